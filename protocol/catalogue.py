@@ -639,7 +639,7 @@ class Catalogue:
     version: int
     published_at: str
     items: tuple[dict, ...]
-    _index: Mapping[str, dict] = _dc_field(default=MappingProxyType({}), repr=False, compare=False)
+    _index: Mapping[str, dict] = _dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "items", tuple(self.items))

@@ -1,0 +1,41 @@
+"""The hub's exception hierarchy.
+
+    HubError                  code + message (+ seq, extra) for a refusal or failure
+    ├── NotInitialised        the data directory is not a hub (CLI)
+    └── (codes below)
+
+Node-facing refusals are ``HubError`` or ``protocol.errors.ProtocolError``; both carry a
+stable ``code``. The HTTP status is decided once, in :mod:`central_hub.http_errors`.
+Codes of the hub itself: ``node_unknown``, ``node_revoked``, ``node_quarantined``,
+``batch_wrong_node``, ``enrol_token_malformed``, ``enrol_token_unknown``,
+``enrol_token_used``, ``enrol_token_expired``, ``node_exists``, ``config_unknown``,
+``request_too_large``, ``content_type_invalid``, ``rate_limited``.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    code = "hub_error"
+
+    def __init__(self, message: str, *, code: str | None = None, seq: int | None = None,
+                 extra: dict | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.seq = seq
+        self.extra = dict(extra or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "message": self.message}
+        if self.seq is not None:
+            out["seq"] = self.seq
+        return out
+
+
+class NotInitialised(HubError):
+    code = "hub_not_initialised"
