@@ -7,8 +7,8 @@
 Node-facing refusals are ``HubError`` or ``protocol.errors.ProtocolError``; both carry a
 stable ``code``. The HTTP status is decided once, in :mod:`central_hub.http_errors`.
 Codes of the hub itself: ``node_unknown``, ``node_revoked``, ``node_quarantined``,
-``batch_wrong_node``, ``enrol_token_malformed``, ``enrol_token_unknown``,
-``enrol_token_used``, ``enrol_token_expired``, ``node_exists``, ``config_unknown``,
+``batch_wrong_node``, ``enroll_token_malformed``, ``enroll_token_unknown``,
+``enroll_token_used``, ``enroll_token_expired``, ``node_exists``, ``config_unknown``,
 ``request_too_large``, ``content_type_invalid``, ``rate_limited``.
 """
 

@@ -36,7 +36,7 @@ from .calendar import Calendar, Deadline, Pause, due_date_half_days, shanghai_da
 from .errors import ProtocolError
 
 __all__ = [
-    "ACTIONS", "ACTION_EVENTS", "CLOSED_STATES", "CLOCK_STATES", "OPEN_STATES", "STATES",
+    "ACTIONS", "ACTION_EVENTS", "flow_plan", "next_flow_step", "CLOSED_STATES", "CLOCK_STATES", "OPEN_STATES", "STATES",
     "STATE_LABELS", "TransitionError", "allowed_actions", "apply", "case_deadline",
     "case_pauses", "check_transition", "event_date", "project",
 ]
@@ -72,7 +72,7 @@ _FROM = {
     "receive": {None},
     "accept": {"received"}, "refuse": {"received"}, "request_supplement": {"received"},
     "resubmit": {"supplement_requested"},
-    "complete_step": {"accepted"}, "decide": {"accepted"},
+    "complete_step": {"accepted", "decided"}, "decide": {"accepted"},
     "extend": {"accepted"}, "suspend": {"accepted"}, "resume": {"suspended"},
     "complete": {"decided"}, "deliver": {"completed"},
     "withdraw": {"received", "supplement_requested", "accepted", "suspended"},
@@ -92,7 +92,7 @@ ACTION_ROLES: dict[str, frozenset[str] | None] = {
     "extend": frozenset({"handler", "reviewer", "approver", "head"}),
     "suspend": frozenset({"handler", "approver", "head"}),
     "resume": frozenset({"handler", "approver", "head"}),
-    "complete": frozenset({"clerk", "handler", "approver"}),
+    "complete": None,
     "deliver": frozenset({"clerk"}), "withdraw": frozenset({"clerk"}),
     "void": frozenset({"head"}),
     "charge_fee": frozenset({"clerk"}), "waive_fee": frozenset({"clerk", "head"}),
@@ -127,24 +127,39 @@ def event_date(ts: str) -> date:
     return shanghai_date(datetime.fromisoformat(ts))
 
 
-def _flow_position(state: Mapping) -> tuple[list[dict], int]:
-    """The flow and the index of the next step to do (0 is the clerk's acceptance)."""
-    return state["flow"], state["next_step"]
+def flow_plan(flow: list[Mapping]) -> tuple[int, int]:
+    """``(decision, final)``: indices of the decision step and of the completion step.
+
+    ``flow[0]`` is the clerk's acceptance (受理). The last step is the completion (办结,
+    usually the clerk's delivery at the window). The decision (批准/决定) is the last step
+    between them whose role is approver or head; failing that, the step just before the
+    completion. Steps between acceptance and decision come before it (承办, 审核 ...); steps
+    between decision and completion follow an approval (制证, 公示 ...). A one-step flow is
+    decided and completed at the window; a two-step flow is decided and completed at its
+    second step.
+    """
+    n = len(flow)
+    if n <= 2:
+        return n - 1, n - 1
+    final = n - 1
+    deciders = [i for i in range(1, final) if flow[i]["role"] in ("approver", "head")]
+    return (deciders[-1] if deciders else final - 1), final
 
 
 def next_flow_step(state: Mapping) -> dict | None:
-    """The step due next (a middle step or the decision step); None before acceptance."""
-    if state is None or state.get("state") != "accepted":
+    """The step due next in an accepted or decided case; None otherwise."""
+    if state is None or state.get("state") not in ("accepted", "decided"):
         return None
-    flow, i = _flow_position(state)
-    if i < len(flow):
-        return flow[i]
-    return flow[-1]
+    flow, i = state["flow"], state["next_step"]
+    return flow[min(i, len(flow) - 1)]
 
 
 def decision_step(state: Mapping) -> dict:
-    """The decision is taken at the last step of the flow (the clerk's, for a one-step flow)."""
-    return state["flow"][-1]
+    return state["flow"][flow_plan(state["flow"])[0]]
+
+
+def final_step(state: Mapping) -> dict:
+    return state["flow"][flow_plan(state["flow"])[1]]
 
 
 # --------------------------------------------------------------------------- rules
@@ -170,15 +185,23 @@ def allowed_actions(state: Mapping | None, item: Mapping | None = None) -> tuple
 
 def _state_refusal(state: Mapping, action: str) -> tuple[str, str] | None:
     """Why ``action`` is impossible in ``state`` beyond the state table: (en, zh) or None."""
-    if action in ("complete_step", "decide"):
-        flow, i = _flow_position(state)
-        last = len(flow) - 1
-        if action == "complete_step" and i >= last:
-            return ("all steps before the decision are done; decide now",
-                    f"前置环节已全部完成，请进行“{flow[-1]['name']}”决定")
-        if action == "decide" and i < last and last > 0:
+    if action in ("complete_step", "decide", "complete"):
+        flow, i = state["flow"], state["next_step"]
+        decision, final = flow_plan(flow)
+        if action == "complete_step":
+            limit = decision if state["state"] == "accepted" else final
+            if i >= limit:
+                nxt = flow[decision] if state["state"] == "accepted" else flow[final]
+                what = "作出决定" if state["state"] == "accepted" else "办结"
+                return ("no step is due before the "
+                        + ("decision" if state["state"] == "accepted" else "completion"),
+                        f"前置环节已全部完成，请由“{nxt['name']}”环节{what}")
+        if action == "decide" and i < decision:
             return (f"step {flow[i]['id']} must be completed before the decision",
                     f"尚未完成“{flow[i]['name']}”环节，不能作出决定")
+        if action == "complete" and i < final:
+            return (f"step {flow[i]['id']} must be completed before completion",
+                    f"尚未完成“{flow[i]['name']}”环节，不能办结")
     if action == "extend" and state.get("extensions", 0) >= MAX_EXTENSIONS:
         return "the case was already extended once", "该办件已延期一次，不能再次延期"
     fee = state.get("fee", {})
@@ -219,13 +242,18 @@ def check_transition(state: Mapping | None, action: str, actor: Mapping | None,
     roles = ACTION_ROLES[action]
     role = (actor or {}).get("role")
     if roles is None:
-        step = next_flow_step(state) if action == "complete_step" else decision_step(state)
-        if action == "complete_step" and body.get("step") not in (None, step["id"]):
-            raise TransitionError(
-                f"the next step is {step['id']}, not {body.get('step')}",
-                zh=f"当前应办理“{step['name']}”环节，不能办理其他环节", action=action,
-                field="step")
-        roles = frozenset({step["role"]})
+        if action == "complete_step":
+            step = next_flow_step(state)
+            if body.get("step") not in (None, step["id"]):
+                raise TransitionError(
+                    f"the next step is {step['id']}, not {body.get('step')}",
+                    zh=f"当前应办理“{step['name']}”环节，不能办理其他环节", action=action,
+                    field="step")
+            roles = frozenset({step["role"]})
+        elif action == "decide":
+            roles = frozenset({decision_step(state)["role"]})
+        else:
+            roles = frozenset({final_step(state)["role"], "clerk"})
     if role not in roles:
         allowed = "、".join(ROLE_LABELS.get(r, r) for r in sorted(roles))
         raise TransitionError(
@@ -344,7 +372,8 @@ def apply(state: Mapping | None, event: Mapping) -> dict:
                              "role": body["actor"]["role"], "outcome": body["outcome"],
                              "at": ts})
         if body["outcome"] == "return":
-            new["next_step"] = max(1, new["next_step"] - 1)
+            floor = 1 if new["state"] == "accepted" else flow_plan(new["flow"])[0] + 1
+            new["next_step"] = max(floor, new["next_step"] - 1)
         else:
             new["next_step"] += 1
     elif type_ == "case.decided":
@@ -352,7 +381,10 @@ def apply(state: Mapping | None, event: Mapping) -> dict:
         new["steps"].append({"step": body["step"], "by": actor_id,
                              "role": body["actor"]["role"], "outcome": body["outcome"],
                              "at": ts})
-        new["next_step"] = len(new["flow"])
+        decision, final = flow_plan(new["flow"])
+        # After a rejection the steps that follow an approval (制证, 公示) do not apply.
+        new["next_step"] = decision + 1 if body["outcome"] == "approve" else final
+        new["next_step"] = min(new["next_step"], final)
         new["decision"], new["decision_reason"] = body["outcome"], body["reason"]
         new["decided_by"] = actor_id
     elif type_ == "case.extended":
@@ -370,6 +402,7 @@ def apply(state: Mapping | None, event: Mapping) -> dict:
         new["deadline"] = dict(body["deadline"])
     elif type_ == "case.completed":
         new["state"] = "completed"
+        new["next_step"] = len(new["flow"])
         new["completed_at"] = new["closed_at"] = ts
     elif type_ == "case.delivered":
         new["state"] = "delivered"
