@@ -48,6 +48,7 @@ class HubConfig:
     job_time_budget_seconds: float = 0.2     # per run, so the event loop stays responsive
     session_secret: str = ""                 # read from session.secret when empty
     https_only: bool = False
+    ack_verifies_every_signature: bool = False   # the naive ack path (benchmark baseline)
     clock: Callable[[], datetime] = field(default=system_clock, compare=False)
 
     @property

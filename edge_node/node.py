@@ -50,9 +50,9 @@ class Node:
         self.store.close()
 
 
-def open_node(config: NodeConfig) -> Node:
+def open_node(config: NodeConfig, *, create: bool = False) -> Node:
     """Open the node of ``config`` (applying any pending migrations)."""
-    if not config.db_path.exists():
+    if not create and not config.db_path.exists():
         raise SetupError(f"{config.db_path} does not exist",
                          zh=f"数据库 {config.db_path} 不存在，请先运行 edge-node init")
     key = load_private_key(config.key_path)
@@ -95,7 +95,7 @@ def init_node(data_dir: str | Path, code: str, name: str, *,
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", "utf-8")
     tmp.replace(data_dir / NODE_FILE)
     config = load_config(data_dir, clock=clock)
-    node = open_node(config)
+    node = open_node(config, create=True)
     password = admin_password or users.generate_password()
     with node.store.transaction():
         node.store.append_event("node.initialised", None, {

@@ -79,8 +79,8 @@ def _enum(*choices: str, required: bool = True, nullable: bool = False) -> Field
     return Field("enum", required=required, choices=choices, nullable=nullable)
 
 
-def _obj(required: bool = True, nullable: bool = False, **fields: Field) -> Field:
-    return Field("object", required=required, nullable=nullable, fields=fields)
+def _obj(*, _optional: bool = False, _nullable: bool = False, **fields: Field) -> Field:
+    return Field("object", required=not _optional, nullable=_nullable, fields=fields)
 
 
 def _list(of: Field, max_items: int = 200, *, required: bool = True) -> Field:
@@ -129,7 +129,7 @@ EVENT_SCHEMAS: dict[str, Field] = {
                              software=_text(40)),
     "calendar.applied": _obj(version=_int(1), fingerprint=Field("hex64"),
                              years=_list(_int(2000, 2100), 101), source=_text(100),
-                             actor=_obj(required=False, nullable=True, id=_id(),
+                             actor=_obj(_optional=True, _nullable=True, id=_id(),
                                         role=_enum(*ROLES))),
     "catalogue.applied": _obj(version=_int(1), fingerprint=Field("hex64"),
                               items=_int(0, 100_000), source=_text(100)),
@@ -138,9 +138,9 @@ EVENT_SCHEMAS: dict[str, Field] = {
                                 deadline=DEADLINE),
     "user.created": _obj(user=_id(), username=_text(40), name=_text(100),
                          roles=_list(_enum(*ROLES), len(ROLES)),
-                         actor=_obj(nullable=True, id=_id(), role=_enum(*ROLES))),
+                         actor=_obj(_nullable=True, id=_id(), role=_enum(*ROLES))),
     "user.password_reset": _obj(user=_id(), via=_enum("cli", "admin"),
-                                actor=_obj(nullable=True, id=_id(), role=_enum(*ROLES))),
+                                actor=_obj(_nullable=True, id=_id(), role=_enum(*ROLES))),
     # -- intake
     "case.received": _obj(
         actor=ACTOR, channel=_enum("window", "online", "mail"),

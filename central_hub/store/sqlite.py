@@ -82,6 +82,7 @@ class SqliteHubStore:
         self.path = str(path)
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
+        conn.execute("PRAGMA page_size=16384")     # takes effect on a new database only
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -1,0 +1,71 @@
+"""The hub's ASGI app: ``create_app(config)`` builds everything, with no module-level state.
+
+Store, identity, templates and throttles are built here, so a test can use the app
+without lifespan having run (httpx's ASGITransport sends no lifespan events); lifespan
+only starts the background jobs (:mod:`central_hub.jobs`) when ``config.background_jobs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from web.errors import install_error_handlers
+from web.security import SecurityHeadersMiddleware, session_middleware
+from web.templating import make_templates, static_mount
+
+from .config import HubConfig
+from .context import HubContext
+from .fleet_views import fleet_routes
+from .http_errors import HubTimeMiddleware, sync_exception_handlers
+from .identity import load_identity, load_session_secret
+from .jobs import build_scheduler, run_scheduler
+from .store import open_store
+from .sync_api import sync_routes
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+APP_NAME = "县级政务服务平台"
+
+
+def create_app(config: HubConfig) -> Starlette:
+    identity = load_identity(config)
+    store = open_store(config.db_path, config.now_ts())
+    hub = HubContext(config=config, store=store, _identity=identity)
+    templates = make_templates([TEMPLATES_DIR], app_name=APP_NAME)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not config.background_jobs:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_scheduler(build_scheduler(hub), stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    handlers = sync_exception_handlers(config.now_ts, lambda: hub.identity.public_hex,
+                                       install_error_handlers(templates, home_url="/fleet"))
+    app = Starlette(
+        routes=[*sync_routes(), *fleet_routes(),
+                static_mount()],
+        middleware=[
+            Middleware(HubTimeMiddleware, now_ts=config.now_ts,
+                       hub_key=lambda: hub.identity.public_hex),
+            Middleware(SecurityHeadersMiddleware),
+            session_middleware(load_session_secret(config), config.https_only,
+                               cookie_name="hub_session"),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.templates = templates
+    return app

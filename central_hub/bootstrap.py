@@ -1,0 +1,51 @@
+"""Creating a hub: keys, store, the first admin, the first configuration documents."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.calendar import Calendar
+from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
+from web.security import hash_password
+
+from .config import HubConfig
+from .identity import HubIdentity, init_hub_files
+from .publication import publish_config
+from .store import open_store
+
+SAMPLE_CATALOGUE = Path(__file__).resolve().parent.parent / "protocol" / "samples" / "catalogue.json"
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    identity: HubIdentity
+    admin_user: str
+    admin_password: str
+    published: list[tuple[str, int]]
+
+
+def init_hub(data_dir: str | Path, name: str = "county-hub",
+             publish_samples: bool = True) -> InitResult:
+    config = HubConfig(data_dir=Path(data_dir), name=name)
+    identity = init_hub_files(config, name)
+    store = open_store(config.db_path, config.now_ts())
+    config.db_path.chmod(0o600)
+    try:
+        password = secrets.token_urlsafe(12)
+        store.add_user(ADMIN_USER, hash_password(password), "admin", config.now_ts())
+        published = []
+        if publish_samples:
+            doc = publish_config(store, identity, config, CONFIG_CALENDAR,
+                                 Calendar.seeded().to_document(), "init")
+            published.append((doc.kind, doc.version))
+            if SAMPLE_CATALOGUE.is_file():
+                content = json.loads(SAMPLE_CATALOGUE.read_text(encoding="utf-8"))
+                doc = publish_config(store, identity, config, CONFIG_CATALOGUE, content, "init")
+                published.append((doc.kind, doc.version))
+    finally:
+        store.close()
+    return InitResult(identity, ADMIN_USER, password, published)

@@ -1,0 +1,46 @@
+"""What one app instance holds: config, store, identity (reloaded when the key changes),
+throttles. Built by :func:`central_hub.app.create_app`; endpoints reach it through
+``request.app.state.hub``. No module-level state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from web.security import LoginThrottle, RateLimiter
+
+from .config import HubConfig
+from .identity import HubIdentity, load_identity
+from .store import HubStore
+
+
+@dataclass
+class HubContext:
+    config: HubConfig
+    store: HubStore
+    _identity: HubIdentity
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    enrol_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.2, burst=10))
+    _key_stamp: tuple[int, int] | None = None
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.config.key_path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def __post_init__(self) -> None:
+        self._key_stamp = self._stamp()
+
+    @property
+    def identity(self) -> HubIdentity:
+        """The hub's keys; reloaded when ``central-hub rotate-key`` replaced them."""
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._key_stamp:
+            self._identity = load_identity(self.config)
+            self._key_stamp = stamp
+        return self._identity
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,196 @@
+"""The node-facing HTTP API under /sync/v1 (docs/sync.md, "HTTP API").
+
+Endpoints are ``async def`` and call the store synchronously on the event-loop thread:
+the store has one SQLite connection per app instance, and an ack-path request is a few
+milliseconds of CPU and one fsync, so a thread pool would add hand-offs without adding
+throughput on the one core a county hub is sized for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from protocol.config_docs import check_config_kind
+from protocol.document import sign_document
+from protocol.errors import ProtocolError
+from protocol.version import version_string
+from web.security import client_ip
+
+from .context import HubContext
+from .enrolment import redeem_token
+from .errors import HubError
+from .fleet import STATUS_LABELS
+from .ingest import push_batch
+from .node_auth import QUARANTINED_MESSAGE, authenticate_node, committed
+from .publication import config_wire, key_statements_wire, manifest_wire
+from .records import NODE_QUARANTINED
+
+logger = logging.getLogger(__name__)
+
+BATCH_CONTENT_TYPE = "application/x-township-batch"
+ENROLMENT_KIND = "hub.enrolment"
+
+
+def _hub(request: Request) -> HubContext:
+    return request.app.state.hub
+
+
+def _signed_path(request: Request) -> str:
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _reported_head(request: Request) -> int | None:
+    text = request.query_params.get("head")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 16:
+        raise HubError("head must be a non-negative integer", code="request_invalid")
+    return int(text)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 and the reason beyond ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HubError(f"request body of {declared} bytes is over the limit of {limit} bytes",
+                       code="request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HubError(f"request body is over the limit of {limit} bytes",
+                           code="request_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_body(request: Request) -> dict:
+    body = await _read_body(request, _hub(request).config.max_json_bytes)
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise HubError("the request body must be a JSON object", code="request_invalid") from None
+    if not isinstance(data, dict):
+        raise HubError("the request body must be a JSON object", code="request_invalid")
+    return data
+
+
+async def enroll(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    wait = hub.enrol_limiter.acquire(client_ip(request))
+    if wait:
+        raise HubError("too many enrolment attempts from this address; try again later",
+                       code="rate_limited")
+    data = await _json_body(request)
+    token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
+    if not all(isinstance(v, str) for v in (token, public_key, proof)):
+        raise HubError("enrolment needs token, public_key and proof (strings)",
+                       code="request_invalid")
+    node = redeem_token(hub.store, hub.config, token, public_key, proof)
+    identity = hub.identity
+    now = hub.config.now_ts()
+    statement = sign_document(identity.signing_key, kind=ENROLMENT_KIND, issuer=identity.name,
+                              issued_at=now,
+                              body={"node": node.code, "name": node.name,
+                                    "node_key": node.public_key,
+                                    "signing_key": identity.public_hex,
+                                    "encryption_key": identity.encryption_public_hex})
+    logger.info("node %s enrolled", node.code)
+    return JSONResponse({
+        "node": node.code, "name": node.name,
+        "hub": {"name": identity.name, "signing_key": identity.public_hex,
+                "encryption_key": identity.encryption_public_hex,
+                "fingerprint": identity.fingerprint},
+        "statement": statement.to_wire(), "hub_time": now,
+        "protocol_version": version_string()})
+
+
+async def push(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != BATCH_CONTENT_TYPE:
+        raise HubError(f"a push must be sent as {BATCH_CONTENT_TYPE}",
+                       code="content_type_invalid")
+    body = await _read_body(request, hub.config.max_push_bytes)
+    head = _reported_head(request)
+    path = _signed_path(request)
+
+    def work() -> dict:
+        node, _ = authenticate_node(hub.store, hub.config, method="POST", path=path,
+                                    headers=request.headers, body=body, for_push=True,
+                                    reported_head=head)
+        return push_batch(hub.store, hub.identity, hub.config, node, body)
+
+    return JSONResponse(committed(hub.store, work))
+
+
+def _authenticated(request: Request, hub: HubContext, body: bytes = b""):
+    path = _signed_path(request)
+    head = _reported_head(request)
+    return committed(hub.store, lambda: authenticate_node(
+        hub.store, hub.config, method=request.method, path=path, headers=request.headers,
+        body=body, reported_head=head))
+
+
+async def manifest(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    _authenticated(request, hub)
+    return JSONResponse(manifest_wire(hub.store, hub.identity, hub.config))
+
+
+async def config_document(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    _authenticated(request, hub)
+    kind = request.path_params["kind"]
+    try:
+        check_config_kind(kind)
+    except ProtocolError as exc:
+        raise HubError(exc.message, code="config_unknown") from None
+    version_text = request.query_params.get("version")
+    version = int(version_text) if version_text and version_text.isdigit() else None
+    return JSONResponse(config_wire(hub.store, kind, version))
+
+
+async def key_statements(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    identity = hub.identity
+    return JSONResponse({"signing_key": identity.public_hex,
+                         "encryption_key": identity.encryption_public_hex,
+                         "statements": key_statements_wire(hub.store),
+                         "hub_time": hub.config.now_ts()})
+
+
+async def status(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    node, signed = _authenticated(request, hub)
+    node = hub.store.node(node.code) or node
+    if node.status == NODE_QUARANTINED:
+        message = QUARANTINED_MESSAGE.format(code=node.code)
+    else:
+        message = "同步正常" if node.reported_head in (None, node.acked_seq) else \
+            f"县级平台已确认到第 {node.acked_seq} 条事件"
+    return JSONResponse({
+        "node": node.code, "name": node.name, "status": node.status,
+        "status_label": STATUS_LABELS.get(node.status, node.status), "message": message,
+        "acked_seq": node.acked_seq, "acked_link": node.acked_link,
+        "skew_ms": signed.skew_ms, "clock_skew_ms": signed.clock_skew_ms,
+        "hub_time": hub.config.now_ts()})
+
+
+def sync_routes() -> list[Route]:
+    """Bodies are read with explicit limits (``config.max_push_bytes``,
+    ``config.max_json_bytes``) so a refusal is a JSON answer with the reason."""
+    return [
+        Route("/sync/v1/enroll", enroll, methods=["POST"]),
+        Route("/sync/v1/push", push, methods=["POST"]),
+        Route("/sync/v1/manifest", manifest, methods=["GET"]),
+        Route("/sync/v1/config/{kind}", config_document, methods=["GET"]),
+        Route("/sync/v1/keys", key_statements, methods=["GET"]),
+        Route("/sync/v1/status", status, methods=["GET"]),
+    ]

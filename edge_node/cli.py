@@ -1,0 +1,164 @@
+"""`edge-node`: the commands a township centre runs. A thin shell over domain functions.
+
+Add a command with ``@main.command()`` and wrap its body in ``with friendly_errors():``
+(or decorate with ``@handles_errors``): a user mistake then prints one Chinese line and
+exits with status 1, never a traceback. Logging is configured here, not in library code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from protocol.errors import ProtocolError
+
+from .errors import NodeError
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def friendly_errors():
+    """Turn domain and protocol errors into one line on stderr and exit status 1."""
+    try:
+        yield
+    except NodeError as exc:
+        click.echo(f"错误：{exc.zh}", err=True)
+        sys.exit(1)
+    except ProtocolError as exc:
+        zh = getattr(exc, "zh", None)
+        click.echo(f"错误：{zh or exc} ({exc.code})", err=True)
+        sys.exit(1)
+
+
+def handles_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with friendly_errors():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+DATA_DIR = click.argument("data_dir", type=click.Path(file_okay=False, path_type=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Township convenience service centre node (乡镇便民服务中心节点)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--code", required=True, help="Node code, unique in the county (A-Z a-z 0-9 -).")
+@click.option("--name", required=True, help="Centre name, e.g. 青山镇便民服务中心.")
+@click.option("--admin-password", default=None,
+              help="The first administrator's password (generated and printed if omitted).")
+@click.option("--admin-username", default="admin", show_default=True)
+@handles_errors
+def init(data_dir: str, code: str, name: str, admin_password: str | None,
+         admin_username: str) -> None:
+    """Create a node in DATA_DIR (no network needed)."""
+    from .node import init_node
+    node, password = init_node(data_dir, code, name, admin_password=admin_password,
+                               admin_username=admin_username)
+    try:
+        click.echo(f"已创建节点 {code}（{name}），数据目录 {data_dir}")
+        click.echo(f"节点公钥指纹：{node.key.public.fingerprint}")
+        if admin_password is None:
+            click.echo(f"管理员账号：{admin_username}  初始密码：{password}"
+                       "（仅显示这一次，请妥善保管并尽快修改）")
+    finally:
+        node.close()
+
+
+@main.command()
+@DATA_DIR
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@handles_errors
+def serve(data_dir: str, host: str, port: int) -> None:
+    """Serve the node's web app."""
+    import uvicorn
+
+    from .app import create_app
+    from .config import load_config
+    app = create_app(load_config(data_dir))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.command()
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--full", is_flag=True, help="Verify every signature (slower).")
+@handles_errors
+def status(data_dir: str, as_json: bool, full: bool) -> None:
+    """Cases by state, events, unacknowledged events, chain head and chain check."""
+    from .node import open_data_dir
+    from .status import format_status, node_status
+    node = open_data_dir(data_dir)
+    try:
+        report = node_status(node, full=full)
+    finally:
+        node.close()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_status(report))
+    if not report["chain"]["verifies"]:
+        sys.exit(2)
+
+
+@main.command("reset-password")
+@DATA_DIR
+@click.argument("user")
+@click.option("--password", default=None, help="New password (generated if omitted).")
+@handles_errors
+def reset_password(data_dir: str, user: str, password: str | None) -> None:
+    """Set a new password for USER (for a centre without IT support)."""
+    from . import users
+    from .node import open_data_dir
+    node = open_data_dir(data_dir)
+    try:
+        new = users.reset_password(node, user, password)
+    finally:
+        node.close()
+    click.echo(f"用户 {user} 的密码已重置" + ("" if password else f"，新密码：{new}"))
+
+
+@main.command()
+@DATA_DIR
+@click.option("--cases", "n_cases", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First simulated day (default: 60 days before today).")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handles_errors
+def simulate(data_dir: str, n_cases: int, start, days: int, seed: int, quiet: bool) -> None:
+    """Run a synthetic workload through the domain functions, in simulated time."""
+    from .node import open_data_dir
+    from .simulate import simulate as run
+    node = open_data_dir(data_dir)
+    try:
+        first = start.date() if start else None
+        if quiet:
+            report = run(node, cases=n_cases, start=first, days=days, seed=seed)
+        else:
+            with click.progressbar(length=n_cases, label="模拟办件") as bar:
+                report = run(node, cases=n_cases, start=first, days=days, seed=seed,
+                             progress=bar.update)
+    finally:
+        node.close()
+    click.echo(f"模拟完成：{report.cases} 件，{report.events} 条事件，"
+               f"{report.seconds:.1f} 秒（{report.cases_per_second:.0f} 件/秒）")
+    for state, count in sorted(report.by_state.items()):
+        click.echo(f"  {state}: {count}")
+
