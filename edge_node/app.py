@@ -14,6 +14,7 @@ in lifespan), so in-process test clients without lifespan events work too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -32,7 +33,7 @@ from web.templating import make_templates, static_mount
 
 from . import cases, users
 from .config import NodeConfig
-from .errors import NodeError, PermissionDenied, ValidationError
+from .errors import NodeError, NotSignedIn, PermissionDenied, ValidationError
 from .node import Node, open_node
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,14 @@ COOKIE = "node_session"
 
 def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
     """Build the node's app. ``node`` lets a test share an already open node."""
+    owns_node = node is None
     node = node or open_node(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        if owns_node:
+            node.close()
     templates = make_templates([TEMPLATES_DIR], app_name=config.name)
     throttle = security.LoginThrottle()
 
@@ -51,7 +59,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
         uid = request.session.get("user")
         user = node.store.user(uid) if isinstance(uid, str) else None
         if user is None or not user["active"]:
-            raise PermissionDenied("not signed in", zh="请先登录")
+            raise NotSignedIn("not signed in", zh="请先登录")
         return user
 
     async def read_json(request: Request) -> dict:
@@ -124,10 +132,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
 
     async def node_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NodeError)
-        if isinstance(exc, PermissionDenied) and exc.zh == "请先登录":
-            status = 401
-        else:
-            status = exc.status
+        status = exc.status
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": {"status": status, "detail": exc.zh,
                                            **{k: v for k, v in exc.to_dict().items()
@@ -165,6 +170,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
         ],
         middleware=middleware,
         exception_handlers=handlers,
+        lifespan=lifespan,
     )
     app.state.node = node
     return app

@@ -9,7 +9,8 @@ and exits non-zero.
     ├── ValidationError      a field breaks a rule (field, rule)             -> 422
     ├── TransitionError      the case's state, flow or the role forbids it     -> 409
     ├── NotFound             no such case, item or user                        -> 404
-    ├── PermissionDenied     not signed in, or the user lacks the role         -> 403
+    ├── PermissionDenied     the user lacks the role                           -> 403
+    │   └── NotSignedIn      no session                                        -> 401
     └── SetupError           the data directory is missing, broken or in use   -> 500
 
 Protocol errors (``protocol.errors.ProtocolError``) may also surface, e.g. an event that
@@ -63,6 +64,10 @@ class NotFound(NodeError):
 
 class PermissionDenied(NodeError):
     status = 403
+
+
+class NotSignedIn(PermissionDenied):
+    status = 401
 
 
 class SetupError(NodeError):

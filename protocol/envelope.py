@@ -119,16 +119,16 @@ class SignedEvent:
         return self.env["node"]
 
     @property
-    def type(self) -> str:
-        return self.env["type"]
+    def type(self) -> str | None:
+        return self.env.get("type")
 
     @property
     def case(self) -> str | None:
-        return self.env["case"]
+        return self.env.get("case")
 
     @property
-    def body(self) -> dict:
-        return self.env["body"]
+    def body(self) -> dict | None:
+        return self.env.get("body")
 
     @property
     def ts(self) -> str:
@@ -176,10 +176,13 @@ def decode_event(canonical: bytes, signature: bytes) -> SignedEvent:
 
 
 def decode_event_fast(canonical: bytes, signature: bytes) -> SignedEvent:
-    """Decode for the ack path: just enough to check the chain (seq, prev, node).
+    """Decode for the ack path: just enough to check the chain (seq, prev, node, type).
 
-    Content (canonical form, schema) is checked off the ack path, and an authentic event is
-    never refused for what it says (SPEC.md section 6).
+    Canonical order puts ``case, node, prev, seq, ts, type`` after ``body``, and none of
+    their values can hold an unescaped quote, so the last ``,"case":`` starts the
+    envelope's tail: only that tail is parsed, never the body. Content (canonical form,
+    schema) is checked off the ack path, and an authentic event is never refused for what
+    it says (SPEC.md section 6). Bytes without that tail are parsed whole.
     """
     if len(canonical) > limits.MAX_EVENT_BYTES:
         raise EnvelopeError(f"event is {len(canonical)} bytes, over the limit of "
@@ -187,14 +190,56 @@ def decode_event_fast(canonical: bytes, signature: bytes) -> SignedEvent:
     if len(signature) != 64:
         raise SignatureError("signature must be 64 bytes", code="signature_malformed",
                              field="signature")
+    at = canonical.rfind(b',"case":')
     try:
-        env = json.loads(canonical)
+        env = json.loads(b"{" + canonical[at + 1:]) if at > 0 else json.loads(canonical)
     except (ValueError, RecursionError):
-        raise EncodingError("event is not valid JSON", code="invalid_json") from None
+        try:
+            env = json.loads(canonical)
+        except (ValueError, RecursionError):
+            raise EncodingError("event is not valid JSON", code="invalid_json") from None
     if (not isinstance(env, dict) or type(env.get("seq")) is not int
             or not isinstance(env.get("prev"), str) or not isinstance(env.get("node"), str)):
         raise EnvelopeError("event lacks a usable seq, prev or node")
-    return SignedEvent.of(canonical, bytes(signature), env)
+    return SignedEvent.of(canonical, bytes(signature), _LazyEnvelope(canonical, env))
+
+
+class _LazyEnvelope(dict):
+    """The envelope's tail, parsing the whole event only when another member is read."""
+
+    __slots__ = ("_canonical", "_full")
+
+    def __init__(self, canonical: bytes, tail: dict) -> None:
+        super().__init__(tail)
+        self._canonical = canonical
+        self._full = False
+
+    def _load(self) -> None:
+        if not self._full:
+            self._full = True
+            try:
+                full = json.loads(self._canonical)
+            except (ValueError, RecursionError):
+                return
+            if isinstance(full, dict):
+                for key, value in full.items():
+                    dict.setdefault(self, key, value)
+
+    def __missing__(self, key):
+        self._load()
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key) -> bool:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.__contains__(self, key)
 
 
 def verify_event(event: SignedEvent, key: PublicKey) -> None:

@@ -16,7 +16,12 @@ the limit. ``seq`` names the first bad event where there is one.
     │                        chain_fork
     ├── BatchError           batch_too_large, batch_malformed, batch_trailing_data
     ├── VersionError         version_unsupported
-    └── DocumentError        document_invalid, document_wrong_kind
+    ├── DocumentError        document_invalid, document_wrong_kind
+    │   └── ConfigError      config_version_invalid, config_digest_mismatch (config_docs)
+    ├── RequestAuthError     request_unsigned, request_signature_invalid, request_expired,
+    │                        request_replayed (request_auth)
+    ├── EventBodyError       event_body_invalid (events)
+    └── CalendarError        calendar_invalid (calendar)
 """
 
 from __future__ import annotations

@@ -349,16 +349,22 @@ def test_malformed_records_inside_a_valid_frame_get_4xx(hub, node):
         assert 400 <= response.status_code < 500, response.text
 
 
-def test_event_without_type_is_refused_not_crashing(hub, node):
+def test_authentic_event_without_type_is_stored_and_flagged_not_refused(hub, node):
+    """An authentic event is never refused for what it says (SPEC.md section 9)."""
     import hashlib
     import json
+    from central_hub.projector import run_all
     from protocol.envelope import GENESIS
     env = {"alg": "ed25519-sha256", "node": node.code, "seq": 1, "prev": GENESIS,
            "ts": "2026-11-26T09:00:00.000+08:00", "case": None, "body": {}}
     canonical = json.dumps(env, sort_keys=True, separators=(",", ":")).encode()
     event = SignedEvent.of(canonical, node.key.sign(hashlib.sha256(canonical).digest()), env)
     response = hub.push(node, encode_batch([event]))
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 200, response.text
+    assert verify_ack(response.json(), hub.key, node.code).acked_seq == 1
+    run_all(hub.store)
+    ok, problem = hub.store.content_flags(node.code)[1]
+    assert ok == 0 and "type" in problem
 
 
 def test_wrong_content_type_is_refused(hub, node):
