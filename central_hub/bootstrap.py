@@ -12,7 +12,9 @@ from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
 from web.security import hash_password
 
 from .config import HubConfig
+from .catalogue_admin import seed_items
 from .identity import HubIdentity, init_hub_files
+from .orgs import SAMPLE_COUNTY, seed_sample_units
 from .publication import publish_config
 from .store import open_store
 
@@ -36,8 +38,12 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
     config.db_path.chmod(0o600)
     try:
         password = secrets.token_urlsafe(12)
-        store.add_user(ADMIN_USER, hash_password(password), "admin", config.now_ts())
+        now = config.now_ts()
         published = []
+        if publish_samples:
+            seed_sample_units(store, now)
+        store.add_user(ADMIN_USER, hash_password(password), "admin", now, "系统管理员",
+                       SAMPLE_COUNTY[0] if publish_samples else None)
         if publish_samples:
             doc = publish_config(store, identity, config, CONFIG_CALENDAR,
                                  Calendar.seeded().to_document(), "init")
@@ -45,6 +51,7 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
             if SAMPLE_CATALOGUE.is_file():
                 content = json.loads(SAMPLE_CATALOGUE.read_text(encoding="utf-8"))
                 doc = publish_config(store, identity, config, CONFIG_CATALOGUE, content, "init")
+                seed_items(store, content, now)
                 published.append((doc.kind, doc.version))
     finally:
         store.close()

@@ -29,6 +29,9 @@ from protocol.envelope import check_envelope, parse_ts
 from protocol.errors import ProtocolError
 
 from . import alerts
+from web.templating import mask_name
+
+from .calendar_admin import CalendarCache
 from .records import StoredEvent
 from .store import HubStore
 
@@ -120,30 +123,110 @@ def _check_content(env_bytes: bytes, state_of: Callable[[str], dict | None]) -> 
     return env, None
 
 
-def check_event_content(store: HubStore, events: Sequence[StoredEvent]) -> None:
-    cases = store.case_states(e.case_no for e in events if e.case_no)
-    touched: dict[str, tuple[str, int]] = {}
-    flags = []
-    for event in events:
-        env, problem = _check_content(event.canonical, cases.get)
-        if env is not None and env.get("case"):
-            try:
-                state = lifecycle.apply(cases.get(env["case"]), env)
-            except (KeyError, TypeError, ValueError, IndexError, ProtocolError):
-                state = None   # a body the schema check has already flagged
-            if state is not None:
-                cases[env["case"]] = state
-                touched[env["case"]] = (event.node, event.position)
-        flags.append((event.position, problem is None, problem))
-        if problem is not None:
-            alerts.raise_sync_alert(
-                store, alerts.CONTENT_INVALID, node=event.node, raised_at=event.received_at,
-                seq=event.seq, case_no=event.case_no, level="yellow",
-                content=f"节点 {event.node} 的事件 {event.seq} 内容不合规：{problem[:300]}",
-                details={"problem": problem[:1000], "type": event.type}, dedupe="event")
-    store.set_content_flags(flags)
-    store.put_case_states((case, node, cases[case], position)
-                          for case, (node, position) in touched.items())
+def _case_row(state: dict, node: str, calendar) -> dict:
+    """The flat row of the ``cases`` table for one case's lifecycle state."""
+    deadline = None
+    if state.get("accepted_date"):
+        try:
+            deadline = lifecycle.case_deadline(state, calendar)
+        except (ProtocolError, KeyError, TypeError, ValueError):
+            deadline = None
+    fee = state.get("fee") or {}
+    item = state.get("item") or {}
+    applicant = state.get("applicant") or {}
+    return {
+        "case_no": state["case"], "node": node, "item_code": item.get("code"),
+        "item_name": item.get("name"), "item_type": item.get("type_code"),
+        "state": state["state"], "channel": state.get("channel"),
+        "applicant_masked": mask_name(applicant.get("name")),
+        "catalogue_version": state.get("catalogue_version"),
+        "received_at": state.get("received_at"), "accepted_at": state.get("accepted_at"),
+        "accepted_date": state.get("accepted_date"), "decision": state.get("decision"),
+        "completed_at": state.get("completed_at"), "delivered_at": state.get("delivered_at"),
+        "closed_at": state.get("closed_at"),
+        "limit_half_days": None if deadline is None else deadline.limit_half_days,
+        "due_date": None if deadline is None or deadline.due is None
+        else deadline.due.isoformat(),
+        "due_confirmed": None if deadline is None else int(deadline.confirmed),
+        "calendar_version": None if deadline is None else deadline.calendar_version,
+        "paused": int(deadline is not None and deadline.due is None),
+        "extensions": state.get("extensions", 0),
+        "fee_standard_fen": state.get("fee_standard_fen") or 0,
+        "fee_status": fee.get("status", "none"), "fee_charged_fen": fee.get("charged_fen", 0),
+        "fee_refunded_fen": fee.get("refunded_fen", 0), "events": state.get("events", 0),
+        "last_seq": state.get("last_seq", 0), "updated_at": state.get("updated_at"),
+    }
+
+
+_FEE_KINDS = {"fee.charged": "charged", "fee.waived": "waived", "fee.refunded": "refunded"}
+
+
+def _fee_row(event: StoredEvent, env: dict) -> tuple | None:
+    body = env.get("body")
+    if not isinstance(body, dict):
+        return None
+
+    def who(value: object) -> str | None:
+        return value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) \
+            else None
+
+    amount, standard = body.get("amount_fen"), body.get("standard_fen")
+    return (event.node, event.seq, env["case"], _FEE_KINDS[env["type"]],
+            amount if type(amount) is int else None,
+            standard if type(standard) is int else None,
+            who(body.get("actor")), who(body.get("approver")), env.get("ts"))
+
+
+def make_content_handler(calendars: CalendarCache) -> Handler:
+    """The ``content`` projector's handler: checks each event's content (flagging, never
+    refusing) and folds case events with :mod:`protocol.lifecycle` into ``hub_cases``
+    (the lifecycle state) and the flat ``cases``, ``case_steps`` and ``case_fees``."""
+
+    def check_event_content(store: HubStore, events: Sequence[StoredEvent]) -> None:
+        cases = store.case_states(e.case_no for e in events if e.case_no)
+        touched: dict[str, tuple[str, int]] = {}
+        flags = []
+        fees = []
+        for event in events:
+            env, problem = _check_content(event.canonical, cases.get)
+            if env is not None and env.get("case"):
+                try:
+                    state = lifecycle.apply(cases.get(env["case"]), env)
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                        ProtocolError):
+                    state = None   # a body the schema check has already flagged
+                if state is not None:
+                    cases[env["case"]] = state
+                    touched[env["case"]] = (event.node, event.position)
+                if env.get("type") in _FEE_KINDS:
+                    row = _fee_row(event, env)
+                    if row is not None:
+                        fees.append(row)
+            flags.append((event.position, problem is None, problem))
+            if problem is not None:
+                alerts.raise_sync_alert(
+                    store, alerts.CONTENT_INVALID, node=event.node, raised_at=event.received_at,
+                    seq=event.seq, case_no=event.case_no, level="yellow",
+                    content=f"节点 {event.node} 的事件 {event.seq} 内容不合规：{problem[:300]}",
+                    details={"problem": problem[:1000], "type": event.type}, dedupe="event")
+        store.set_content_flags(flags)
+        store.put_case_states((case, node, cases[case], position)
+                              for case, (node, position) in touched.items())
+        if touched or fees:
+            calendar = calendars.get(store)
+            rows, steps = [], {}
+            for case, (node, _) in touched.items():
+                state = cases[case]
+                try:
+                    rows.append(_case_row(state, node, calendar))
+                except (KeyError, TypeError, AttributeError):
+                    continue
+                steps[case] = [(s.get("step"), s.get("role"), s.get("by"), s.get("outcome"),
+                                s.get("at")) for s in state.get("steps", [])
+                               if isinstance(s, dict)]
+            store.put_cases(rows, steps, fees)
+
+    return check_event_content
 
 
 def _reset_stats(store: HubStore) -> None:
@@ -153,11 +236,23 @@ def _reset_stats(store: HubStore) -> None:
 def _reset_content(store: HubStore) -> None:
     store.reset_content_flags()
     store.reset_case_states()
+    store.reset_cases()
 
 
-def standard_projectors() -> tuple[Projector, ...]:
+def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Projector, ...]:
+    """The hub's projectors; ``calendars`` caches the parsed calendar across batches."""
+    handler = make_content_handler(calendars or CalendarCache())
     return (Projector("node_stats", (count_node_days,), _reset_stats),
-            Projector("content", (check_event_content,), _reset_content))
+            Projector("content", (handler,), _reset_content))
+
+
+def rebuild_all(store: HubStore, batch: int = 1000) -> int:
+    """Drop every projection and replay the whole log (``central-hub rebuild``)."""
+    calendars = CalendarCache()
+    handled = 0
+    for projector in standard_projectors(calendars):
+        handled = max(handled, rebuild_projector(store, projector, batch))
+    return handled
 
 
 def run_all(store: HubStore, batch: int = 1000, time_budget: float | None = None) -> int:

@@ -139,3 +139,114 @@ class AlertRecord:
     occurrences: int = 1
     last_raised_at: str | None = None
     id: int | None = None
+
+
+# --------------------------------------------------------------------------- hub core
+
+
+ORG_KINDS = ("county", "department", "township", "village", "community")
+
+
+@dataclass(frozen=True, slots=True)
+class OrgUnit:
+    """An org unit: the county, its departments and townships, villages and communities."""
+
+    code: str                  # area code (GB/T 2260 style) or, for a department, county-LETTERS
+    name: str
+    kind: str                  # one of ORG_KINDS
+    parent: str | None
+    area_code: str             # the area the unit serves (a department: its county's)
+    item_prefix: str | None    # a department's letters in item codes (MZ in MZ-QR-0001)
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    role: str
+    display_name: str
+    org_unit: str | None
+    active: bool
+    session_epoch: int
+    created_at: str
+    password_hash: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    details: dict
+    ip: str | None
+    before: object
+    after: object
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueItemRecord:
+    """The published state of one item (``content`` None once withdrawn)."""
+
+    code: str
+    department: str | None
+    name: str
+    content: dict | None
+    item_version: int
+    catalogue_version: int
+    withdrawn: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemVersion:
+    code: str
+    item_version: int
+    catalogue_version: int
+    content: dict | None
+    draft_id: int | None
+    published_at: str
+    published_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRecord:
+    id: int
+    code: str
+    department: str | None
+    action: str                # upsert / withdraw
+    content: dict | None
+    base_version: int          # the item version it was drafted from (0: a new item)
+    state: str
+    note: str
+    created_by: str
+    created_at: str
+    updated_at: str
+    catalogue_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    id: int
+    draft_id: int
+    stage: str
+    decision: str
+    reviewer: str
+    role: str
+    at: str
+    opinion: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineChange:
+    id: int
+    case_no: str
+    at: str
+    reason: str
+    before_due: str | None
+    before_confirmed: bool | None
+    after_due: str | None
+    after_confirmed: bool
+    calendar_before: int | None
+    calendar_after: int
+    actor: str | None

@@ -98,3 +98,87 @@ def enrol(client: Any, hub: Any, node: SimulatedNode, name: str | None = None) -
     if response.status_code != 200:
         raise AssertionError(f"enrolment failed: {response.status_code} {response.text}")
     return response.json()
+
+
+# --------------------------------------------------------------------------- cases
+
+def _sample_item(items: list[dict] | None = None, index: int = 0) -> dict:
+    if items is None:
+        import json
+        from pathlib import Path
+        path = Path(__file__).resolve().parent.parent / "protocol" / "samples" / "catalogue.json"
+        items = json.loads(path.read_text(encoding="utf-8"))["items"]
+    return items[index % len(items)]
+
+
+def append_case(node: SimulatedNode, case_no: str, item: dict, *, until: str = "delivered",
+                calendar: Any = None, catalogue_version: int = 1, gap: timedelta | None = None,
+                applicant: str = "张三丰") -> list[SignedEvent]:
+    """Append the events of one case handled along ``item``'s flow, as a node writes them.
+
+    ``until``: the last state reached (received, accepted, decided, completed, delivered).
+    ``gap``: node time between two events (default one hour).
+    """
+    from protocol import lifecycle
+    from protocol.calendar import Calendar
+
+    calendar = calendar or Calendar.seeded()
+    gap = gap or timedelta(hours=1)
+    out: list[SignedEvent] = []
+    state: dict | None = None
+
+    def add(type_: str, body: dict) -> None:
+        nonlocal state
+        node.clock += gap
+        event = node.append(type=type_, body=body, case=case_no)
+        out.append(event)
+        state = lifecycle.apply(state, event.env)
+
+    flow = [{"id": s["id"], "name": s["name"][:50], "role": s["role"]} for s in item["flow"]]
+    materials = [{"id": m["id"], "name": m["name"], "required": m["required"], "present": True}
+                 for m in item["materials"]]
+    fee = item["fee"]["amount_fen"] if item["fee"]["charged"] else 0
+    actor = {"id": "clerk-1", "role": "clerk"}
+    add("case.received", {
+        "actor": actor, "channel": "window",
+        "item": {"code": item["code"], "name": item["name"], "type_code": item["type_code"]},
+        "catalogue_version": catalogue_version,
+        "applicant": {"kind": "person", "name": applicant, "id_type": "resident_id",
+                      "id_no": "510104199001011234"},
+        "materials": materials, "fee_standard_fen": fee,
+        "committed_half_days": item["committed_half_days"],
+        "statutory_half_days": item["statutory_half_days"], "flow": flow,
+        "separate_accept_approve": item["separate_accept_approve"],
+        "query_code": "Q" + case_no[-6:]})
+    if until == "received":
+        return out
+    accepted_day = (node.clock + gap).date()
+    deadline = lifecycle.case_deadline(state, calendar, accepted_date=accepted_day)
+    add("case.accepted", {"actor": actor, "materials": materials,
+                          "deadline": lifecycle.deadline_summary(deadline)})
+    if fee:
+        add("fee.charged", {"actor": actor, "approver": {"id": "head-1", "role": "head"},
+                            "amount_fen": fee, "standard_fen": fee})
+    if until == "accepted":
+        return out
+    decision, final = lifecycle.flow_plan(flow)
+    for i in range(1, decision):
+        add("case.step_completed", {"actor": {"id": f"{flow[i]['role']}-1",
+                                              "role": flow[i]["role"]},
+                                    "step": flow[i]["id"], "outcome": "pass", "opinion": "同意"})
+    if decision < final or len(flow) > 1:
+        step = flow[decision]
+        role_id = "clerk-2" if step["role"] == "clerk" else f"{step['role']}-1"
+        add("case.decided", {"actor": {"id": role_id, "role": step["role"]},
+                             "step": step["id"], "outcome": "approve", "reason": "符合条件"})
+    if until == "decided":
+        return out
+    for i in range(decision + 1, final):
+        add("case.step_completed", {"actor": {"id": f"{flow[i]['role']}-1",
+                                              "role": flow[i]["role"]},
+                                    "step": flow[i]["id"], "outcome": "pass", "opinion": "已办"})
+    add("case.completed", {"actor": {"id": "clerk-1", "role": "clerk"}, "result": "准予"})
+    if until == "completed":
+        return out
+    add("case.delivered", {"actor": actor, "method": "window", "recipient": applicant})
+    return out

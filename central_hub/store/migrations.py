@@ -173,6 +173,176 @@ CREATE TABLE audit_log (
     details TEXT NOT NULL DEFAULT '{}'
 );
 """),
+    ("0002_hub_core", """
+CREATE TABLE org_units (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('county', 'department', 'township', 'village', 'community')),
+    parent TEXT REFERENCES org_units(code),
+    area_code TEXT NOT NULL,
+    item_prefix TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX org_units_parent ON org_units (parent);
+CREATE UNIQUE INDEX org_units_item_prefix ON org_units (item_prefix)
+    WHERE item_prefix IS NOT NULL;
+
+ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN org_unit TEXT;
+ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN org_unit TEXT;
+
+ALTER TABLE audit_log ADD COLUMN ip TEXT;
+ALTER TABLE audit_log ADD COLUMN before TEXT;
+ALTER TABLE audit_log ADD COLUMN after TEXT;
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE TRIGGER audit_never_deleted BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_never_rewritten BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE catalogue_items (
+    code TEXT PRIMARY KEY,
+    department TEXT REFERENCES org_units(code),
+    name TEXT NOT NULL,
+    content TEXT,
+    item_version INTEGER NOT NULL,
+    catalogue_version INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE catalogue_item_versions (
+    code TEXT NOT NULL,
+    item_version INTEGER NOT NULL,
+    catalogue_version INTEGER NOT NULL,
+    content TEXT,
+    draft_id INTEGER,
+    published_at TEXT NOT NULL,
+    published_by TEXT,
+    PRIMARY KEY (code, item_version)
+);
+CREATE TRIGGER catalogue_item_versions_kept BEFORE DELETE ON catalogue_item_versions
+BEGIN SELECT RAISE(ABORT, 'catalogue versions are kept'); END;
+
+CREATE TABLE catalogue_drafts (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL,
+    department TEXT,
+    action TEXT NOT NULL CHECK (action IN ('upsert', 'withdraw')),
+    content TEXT,
+    base_version INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('draft', 'legal_review', 'secrecy_review',
+        'centre_approval', 'published', 'returned', 'abandoned')),
+    note TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    catalogue_version INTEGER
+);
+CREATE INDEX catalogue_drafts_code ON catalogue_drafts (code, state);
+
+CREATE TABLE catalogue_reviews (
+    id INTEGER PRIMARY KEY,
+    draft_id INTEGER NOT NULL REFERENCES catalogue_drafts(id),
+    stage TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    role TEXT NOT NULL,
+    at TEXT NOT NULL,
+    opinion TEXT NOT NULL DEFAULT ''
+);
+CREATE TRIGGER catalogue_reviews_never_deleted BEFORE DELETE ON catalogue_reviews
+BEGIN SELECT RAISE(ABORT, 'review records are never deleted'); END;
+
+CREATE TABLE cases (
+    case_no TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    item_code TEXT,
+    item_name TEXT,
+    item_type TEXT,
+    state TEXT NOT NULL,
+    channel TEXT,
+    applicant_masked TEXT,
+    catalogue_version INTEGER,
+    received_at TEXT,
+    accepted_at TEXT,
+    accepted_date TEXT,
+    decision TEXT,
+    completed_at TEXT,
+    delivered_at TEXT,
+    closed_at TEXT,
+    limit_half_days INTEGER,
+    due_date TEXT,
+    due_confirmed INTEGER,
+    calendar_version INTEGER,
+    paused INTEGER NOT NULL DEFAULT 0,
+    extensions INTEGER NOT NULL DEFAULT 0,
+    fee_standard_fen INTEGER NOT NULL DEFAULT 0,
+    fee_status TEXT NOT NULL DEFAULT 'none',
+    fee_charged_fen INTEGER NOT NULL DEFAULT 0,
+    fee_refunded_fen INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT
+);
+CREATE INDEX cases_node ON cases (node, state);
+CREATE INDEX cases_item ON cases (item_code);
+CREATE INDEX cases_open_due ON cases (due_date) WHERE accepted_date IS NOT NULL;
+
+CREATE TABLE case_steps (
+    case_no TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    step TEXT,
+    role TEXT,
+    actor TEXT,
+    outcome TEXT,
+    at TEXT,
+    PRIMARY KEY (case_no, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE case_fees (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    case_no TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    amount_fen INTEGER,
+    standard_fen INTEGER,
+    actor TEXT,
+    approver TEXT,
+    at TEXT,
+    PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+CREATE INDEX case_fees_case ON case_fees (case_no);
+
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    case_no TEXT NOT NULL,
+    channel TEXT,
+    level INTEGER,
+    text TEXT,
+    rated_at TEXT,
+    area TEXT
+);
+
+CREATE TABLE case_deadline_changes (
+    id INTEGER PRIMARY KEY,
+    case_no TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_due TEXT,
+    before_confirmed INTEGER,
+    after_due TEXT,
+    after_confirmed INTEGER,
+    calendar_before INTEGER,
+    calendar_after INTEGER NOT NULL,
+    actor TEXT
+);
+CREATE INDEX case_deadline_changes_case ON case_deadline_changes (case_no);
+CREATE TRIGGER case_deadline_changes_kept BEFORE DELETE ON case_deadline_changes
+BEGIN SELECT RAISE(ABORT, 'deadline changes are never deleted'); END;
+"""),
 ]
 
 

@@ -24,7 +24,15 @@ from typing import Iterable, Iterator, Sequence
 import sqlite_utils
 
 from ..records import (
+    Account,
     AlertRecord,
+    AuditEntry,
+    CatalogueItemRecord,
+    DeadlineChange,
+    DraftRecord,
+    ItemVersion,
+    OrgUnit,
+    ReviewRecord,
     ConfigRecord,
     EnrolToken,
     KeyStatementRecord,
@@ -441,19 +449,406 @@ class SqliteHubStore:
         return [KeyStatementRecord(seq, bytes(c), bytes(s), at) for seq, c, s, at in self._all(
             "SELECT seq, canonical, signature, issued_at FROM hub_key_statements ORDER BY seq")]
 
-    # ------------------------------------------------------------------ users and audit
+    # ------------------------------------------------------------------ org units
 
-    def add_user(self, username: str, password_hash: str, role: str, now: str) -> None:
-        self._write("INSERT INTO users (username, password_hash, role, created_at) "
-                    "VALUES (?, ?, ?, ?)", (username, password_hash, role, now))
+    def add_org_unit(self, unit: OrgUnit) -> None:
+        self._write("INSERT INTO org_units (code, name, kind, parent, area_code, item_prefix, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (unit.code, unit.name, unit.kind, unit.parent, unit.area_code,
+                     unit.item_prefix, unit.created_at))
+
+    def update_org_unit(self, code: str, name: str, item_prefix: str | None) -> None:
+        self._write("UPDATE org_units SET name = ?, item_prefix = ? WHERE code = ?",
+                    (name, item_prefix, code))
+
+    def org_unit(self, code: str) -> OrgUnit | None:
+        row = self._one("SELECT code, name, kind, parent, area_code, item_prefix, created_at "
+                        "FROM org_units WHERE code = ?", (code,))
+        return OrgUnit(*row) if row else None
+
+    def org_units(self) -> list[OrgUnit]:
+        return [OrgUnit(*r) for r in self._all(
+            "SELECT code, name, kind, parent, area_code, item_prefix, created_at FROM org_units "
+            "ORDER BY code")]
+
+    def set_node_org_unit(self, code: str, org_unit: str | None) -> None:
+        self._write("UPDATE nodes SET org_unit = ? WHERE code = ?", (org_unit, code))
+
+    def node_org_units(self) -> dict[str, str | None]:
+        return dict(self._all("SELECT code, org_unit FROM nodes"))
+
+    # ------------------------------------------------------------------ accounts
+
+    _ACCOUNT_COLUMNS = ("username, role, display_name, org_unit, active, session_epoch, "
+                        "created_at, password_hash")
+
+    def add_user(self, username: str, password_hash: str, role: str, now: str,
+                 display_name: str = "", org_unit: str | None = None) -> None:
+        self._write("INSERT INTO users (username, password_hash, role, created_at, "
+                    "display_name, org_unit) VALUES (?, ?, ?, ?, ?, ?)",
+                    (username, password_hash, role, now, display_name, org_unit))
 
     def user(self, username: str) -> tuple[str, str] | None:
         row = self._one("SELECT password_hash, role FROM users WHERE username = ?", (username,))
         return (row[0], row[1]) if row else None
 
+    @staticmethod
+    def _account(row: Sequence) -> Account:
+        username, role, display_name, org_unit, active, epoch, created_at, hashed = row
+        return Account(username, role, display_name, org_unit, bool(active), epoch, created_at,
+                       hashed)
+
+    def account(self, username: str) -> Account | None:
+        row = self._one(f"SELECT {self._ACCOUNT_COLUMNS} FROM users WHERE username = ?",
+                        (username,))
+        return self._account(row) if row else None
+
+    def accounts(self) -> list[Account]:
+        return [self._account(r) for r in self._all(
+            f"SELECT {self._ACCOUNT_COLUMNS} FROM users ORDER BY username")]
+
+    def update_account(self, username: str, *, role: str, display_name: str,
+                       org_unit: str | None, active: bool) -> None:
+        """Change an account; a change of role, unit or activity ends its sessions."""
+        self._write("UPDATE users SET session_epoch = session_epoch + "
+                    "(role != ? OR COALESCE(org_unit, '') != COALESCE(?, '') OR active != ?), "
+                    "role = ?, display_name = ?, org_unit = ?, active = ? WHERE username = ?",
+                    (role, org_unit, int(active), role, display_name, org_unit, int(active),
+                     username))
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        """A new password ends the account's sessions."""
+        self._write("UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 "
+                    "WHERE username = ?", (password_hash, username))
+
+    # ------------------------------------------------------------------ audit (append-only)
+
     def audit(self, at: str, actor: str, action: str, target: str | None,
-              details: dict | None = None) -> None:
-        self._write("INSERT INTO audit_log (at, actor, action, target, details) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (at, actor, action, target,
-                     json.dumps(details or {}, ensure_ascii=False, sort_keys=True)))
+              details: dict | None = None, *, ip: str | None = None,
+              before: object = None, after: object = None) -> None:
+        def dump(value: object) -> str | None:
+            return None if value is None else json.dumps(value, ensure_ascii=False,
+                                                         sort_keys=True)
+        self._write("INSERT INTO audit_log (at, actor, action, target, details, ip, before, "
+                    "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (at, actor, action, target, dump(details or {}), ip, dump(before),
+                     dump(after)))
+
+    @staticmethod
+    def _audit_where(actor: str | None, action: str | None, since: str | None,
+                     until: str | None) -> tuple[str, list]:
+        where, params = [], []
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
+        if action:
+            where.append("action LIKE ?")
+            params.append(action.replace("%", "") + "%")
+        if since:
+            where.append("at >= ?")
+            params.append(since)
+        if until:
+            where.append("at < ?")
+            params.append(until)
+        return (f"WHERE {' AND '.join(where)}" if where else ""), params
+
+    def audit_entries(self, *, actor: str | None = None, action: str | None = None,
+                      since: str | None = None, until: str | None = None, offset: int = 0,
+                      limit: int = 100, newest_first: bool = True) -> list[AuditEntry]:
+        clause, params = self._audit_where(actor, action, since, until)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._all(f"SELECT id, at, actor, action, target, details, ip, before, after "
+                         f"FROM audit_log {clause} ORDER BY id {order} LIMIT ? OFFSET ?",
+                         (*params, limit, offset))
+        return [AuditEntry(i, at, who, what, target, json.loads(details or "{}"), ip,
+                           None if before is None else json.loads(before),
+                           None if after is None else json.loads(after))
+                for i, at, who, what, target, details, ip, before, after in rows]
+
+    def audit_count(self, *, actor: str | None = None, action: str | None = None,
+                    since: str | None = None, until: str | None = None) -> int:
+        clause, params = self._audit_where(actor, action, since, until)
+        return self._one(f"SELECT COUNT(*) FROM audit_log {clause}", params)[0]
+
+    # ------------------------------------------------------------------ catalogue
+
+    @staticmethod
+    def _loads(text: str | None) -> dict | None:
+        return None if text is None else json.loads(text)
+
+    @staticmethod
+    def _dumps(value: object) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def catalogue_items(self, *, department: str | None = None,
+                        include_withdrawn: bool = False) -> list[CatalogueItemRecord]:
+        where, params = [], []
+        if department is not None:
+            where.append("department = ?")
+            params.append(department)
+        if not include_withdrawn:
+            where.append("withdrawn = 0")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return [CatalogueItemRecord(c, d, n, self._loads(content), iv, cv, bool(w))
+                for c, d, n, content, iv, cv, w in self._all(
+                    "SELECT code, department, name, content, item_version, catalogue_version, "
+                    f"withdrawn FROM catalogue_items {clause} ORDER BY code", params)]
+
+    def catalogue_item(self, code: str) -> CatalogueItemRecord | None:
+        row = self._one("SELECT code, department, name, content, item_version, "
+                        "catalogue_version, withdrawn FROM catalogue_items WHERE code = ?",
+                        (code,))
+        if row is None:
+            return None
+        c, d, n, content, iv, cv, w = row
+        return CatalogueItemRecord(c, d, n, self._loads(content), iv, cv, bool(w))
+
+    def put_catalogue_item(self, record: CatalogueItemRecord, *, draft_id: int | None,
+                           published_at: str, published_by: str | None) -> None:
+        """The item's new published state and a kept copy of this version."""
+        with self.transaction():
+            content = self._dumps(record.content)
+            self.conn.execute(
+                "INSERT INTO catalogue_items (code, department, name, content, item_version, "
+                "catalogue_version, withdrawn) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (code) DO UPDATE SET department = excluded.department, "
+                "name = excluded.name, content = excluded.content, "
+                "item_version = excluded.item_version, "
+                "catalogue_version = excluded.catalogue_version, withdrawn = excluded.withdrawn",
+                (record.code, record.department, record.name, content, record.item_version,
+                 record.catalogue_version, int(record.withdrawn)))
+            self.conn.execute(
+                "INSERT INTO catalogue_item_versions (code, item_version, catalogue_version, "
+                "content, draft_id, published_at, published_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.code, record.item_version, record.catalogue_version, content, draft_id,
+                 published_at, published_by))
+
+    def item_versions(self, code: str) -> list[ItemVersion]:
+        return [ItemVersion(c, iv, cv, self._loads(content), d, at, by)
+                for c, iv, cv, content, d, at, by in self._all(
+                    "SELECT code, item_version, catalogue_version, content, draft_id, "
+                    "published_at, published_by FROM catalogue_item_versions WHERE code = ? "
+                    "ORDER BY item_version", (code,))]
+
+    _DRAFT_COLUMNS = ("id, code, department, action, content, base_version, state, note, "
+                      "created_by, created_at, updated_at, catalogue_version")
+
+    def _draft(self, row: Sequence) -> DraftRecord:
+        values = list(row)
+        values[4] = self._loads(values[4])
+        return DraftRecord(*values)
+
+    def add_draft(self, *, code: str, department: str | None, action: str,
+                  content: dict | None, base_version: int, created_by: str, now: str,
+                  note: str = "") -> int:
+        cur = self._write(
+            "INSERT INTO catalogue_drafts (code, department, action, content, base_version, "
+            "state, note, created_by, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
+            (code, department, action, self._dumps(content), base_version, note, created_by,
+             now, now))
+        return cur.lastrowid
+
+    def draft(self, draft_id: int) -> DraftRecord | None:
+        row = self._one(f"SELECT {self._DRAFT_COLUMNS} FROM catalogue_drafts WHERE id = ?",
+                        (draft_id,))
+        return self._draft(row) if row else None
+
+    def drafts(self, *, states: Sequence[str] | None = None, code: str | None = None,
+               department: str | None = None, limit: int = 500) -> list[DraftRecord]:
+        where, params = [], []
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if code is not None:
+            where.append("code = ?")
+            params.append(code)
+        if department is not None:
+            where.append("department = ?")
+            params.append(department)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return [self._draft(r) for r in self._all(
+            f"SELECT {self._DRAFT_COLUMNS} FROM catalogue_drafts {clause} "
+            "ORDER BY id DESC LIMIT ?", (*params, limit))]
+
+    def update_draft(self, draft_id: int, *, content: dict | None, note: str,
+                     now: str) -> None:
+        self._write("UPDATE catalogue_drafts SET content = ?, note = ?, updated_at = ? "
+                    "WHERE id = ?", (self._dumps(content), note, now, draft_id))
+
+    def set_draft_state(self, draft_id: int, expected: str, state: str, now: str,
+                        catalogue_version: int | None = None) -> None:
+        cur = self._write("UPDATE catalogue_drafts SET state = ?, updated_at = ?, "
+                          "catalogue_version = COALESCE(?, catalogue_version) "
+                          "WHERE id = ? AND state = ?",
+                          (state, now, catalogue_version, draft_id, expected))
+        if cur.rowcount != 1:
+            raise StoreError(f"draft {draft_id} is no longer in state {expected}")
+
+    def add_review(self, review: ReviewRecord) -> None:
+        self._write("INSERT INTO catalogue_reviews (draft_id, stage, decision, reviewer, role, "
+                    "at, opinion) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (review.draft_id, review.stage, review.decision, review.reviewer,
+                     review.role, review.at, review.opinion))
+
+    def reviews(self, draft_id: int) -> list[ReviewRecord]:
+        return [ReviewRecord(*r) for r in self._all(
+            "SELECT id, draft_id, stage, decision, reviewer, role, at, opinion "
+            "FROM catalogue_reviews WHERE draft_id = ? ORDER BY id", (draft_id,))]
+
+    # ------------------------------------------------------------------ case projection
+
+    CASE_COLUMNS = (
+        "case_no", "node", "item_code", "item_name", "item_type", "state", "channel",
+        "applicant_masked", "catalogue_version", "received_at", "accepted_at",
+        "accepted_date", "decision", "completed_at", "delivered_at", "closed_at",
+        "limit_half_days", "due_date", "due_confirmed", "calendar_version", "paused",
+        "extensions", "fee_standard_fen", "fee_status", "fee_charged_fen",
+        "fee_refunded_fen", "events", "last_seq", "updated_at")
+
+    def put_cases(self, rows: Iterable[dict], steps: dict[str, list[tuple]],
+                  fees: Iterable[tuple]) -> None:
+        """Replace the projected rows of the cases given; append fee rows (idempotent)."""
+        cols = self.CASE_COLUMNS
+        marks = ", ".join("?" * len(cols))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        with self.transaction():
+            self.conn.executemany(
+                f"INSERT INTO cases ({', '.join(cols)}) VALUES ({marks}) "
+                f"ON CONFLICT (case_no) DO UPDATE SET {updates}",
+                [tuple(row[c] for c in cols) for row in rows])
+            for case_no, case_steps in steps.items():
+                self.conn.execute("DELETE FROM case_steps WHERE case_no = ?", (case_no,))
+                self.conn.executemany(
+                    "INSERT INTO case_steps (case_no, idx, step, role, actor, outcome, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(case_no, i, *step) for i, step in enumerate(case_steps)])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO case_fees (node, seq, case_no, kind, amount_fen, "
+                "standard_fen, actor, approver, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                list(fees))
+
+    def reset_cases(self) -> None:
+        with self.transaction():
+            for table in ("cases", "case_steps", "case_fees"):
+                self.conn.execute(f"DELETE FROM {table}")
+
+    def _case_scope(self, nodes: Sequence[str] | None,
+                    department: str | None) -> tuple[list[str], list]:
+        where, params = [], []
+        if nodes is not None:
+            where.append(f"node IN ({', '.join('?' * len(nodes)) or 'NULL'})")
+            params.extend(nodes)
+        if department is not None:
+            where.append("item_code IN (SELECT code FROM catalogue_items WHERE department = ?)")
+            params.append(department)
+        return where, params
+
+    def cases(self, *, nodes: Sequence[str] | None = None, department: str | None = None,
+              state: str | None = None, text: str | None = None, offset: int = 0,
+              limit: int = 50) -> tuple[int, list[dict]]:
+        """(total, page of rows) of the projected cases in scope, newest first."""
+        where, params = self._case_scope(nodes, department)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        if text:
+            where.append("(case_no LIKE ? OR item_name LIKE ? OR item_code LIKE ?)")
+            like = "%" + text.replace("%", "").replace("_", "") + "%"
+            params.extend([like, like, like])
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        total = self._one(f"SELECT COUNT(*) FROM cases {clause}", params)[0]
+        rows = self._all(f"SELECT {', '.join(self.CASE_COLUMNS)} FROM cases {clause} "
+                         "ORDER BY received_at DESC, case_no LIMIT ? OFFSET ?",
+                         (*params, limit, offset))
+        return total, [dict(zip(self.CASE_COLUMNS, r)) for r in rows]
+
+    def case(self, case_no: str) -> dict | None:
+        row = self._one(f"SELECT {', '.join(self.CASE_COLUMNS)} FROM cases WHERE case_no = ?",
+                        (case_no,))
+        return dict(zip(self.CASE_COLUMNS, row)) if row else None
+
+    def case_steps(self, case_no: str) -> list[tuple]:
+        return self._all("SELECT idx, step, role, actor, outcome, at FROM case_steps "
+                         "WHERE case_no = ? ORDER BY idx", (case_no,))
+
+    def case_fees(self, case_no: str) -> list[tuple]:
+        return self._all("SELECT seq, kind, amount_fen, standard_fen, actor, approver, at "
+                         "FROM case_fees WHERE case_no = ? ORDER BY seq", (case_no,))
+
+    def cases_to_recompute(self, first_changed: str, last_changed: str,
+                           after_case: str = "", limit: int = 1000) -> list[tuple[str, dict, dict]]:
+        """Accepted cases whose counting window may cover a changed date:
+        (case_no, lifecycle state, projected row), in case_no order after ``after_case``."""
+        rows = self._all(
+            f"SELECT c.{', c.'.join(self.CASE_COLUMNS)}, h.state FROM cases c "
+            "JOIN hub_cases h ON h.case_no = c.case_no "
+            "WHERE c.accepted_date IS NOT NULL AND c.accepted_date < ? "
+            "AND (c.due_date IS NULL OR c.due_date >= ? OR c.due_confirmed = 0) "
+            "AND c.case_no > ? "
+            "ORDER BY c.case_no LIMIT ?", (last_changed, first_changed, after_case, limit))
+        n = len(self.CASE_COLUMNS)
+        return [(r[0], json.loads(r[n]), dict(zip(self.CASE_COLUMNS, r[:n]))) for r in rows]
+
+    def set_case_deadlines(self, rows: Iterable[tuple]) -> None:
+        """(limit_half_days, due_date, due_confirmed, calendar_version, paused, case_no)."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE cases SET limit_half_days = ?, due_date = ?, due_confirmed = ?, "
+                "calendar_version = ?, paused = ? WHERE case_no = ?", list(rows))
+
+    def add_deadline_changes(self, changes: Iterable[tuple]) -> None:
+        """(case_no, at, reason, before_due, before_confirmed, after_due, after_confirmed,
+        calendar_before, calendar_after, actor) rows."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO case_deadline_changes (case_no, at, reason, before_due, "
+                "before_confirmed, after_due, after_confirmed, calendar_before, "
+                "calendar_after, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(changes))
+
+    def deadline_changes(self, case_no: str | None = None, limit: int = 1000) -> list[DeadlineChange]:
+        clause, params = ("WHERE case_no = ?", [case_no]) if case_no else ("", [])
+        return [DeadlineChange(i, c, at, reason, bd, None if bc is None else bool(bc), ad,
+                               bool(ac), cb, ca, actor)
+                for i, c, at, reason, bd, bc, ad, ac, cb, ca, actor in self._all(
+                    "SELECT id, case_no, at, reason, before_due, before_confirmed, after_due, "
+                    "after_confirmed, calendar_before, calendar_after, actor "
+                    f"FROM case_deadline_changes {clause} ORDER BY id LIMIT ?",
+                    (*params, limit))]
+
+    def case_count(self) -> int:
+        return self._one("SELECT COUNT(*) FROM cases")[0]
+
+    def projection_digest(self) -> dict[str, str]:
+        """SHA-256 per projected table over its rows in key order (rebuild comparisons)."""
+        import hashlib
+        out = {}
+        for table, order in (("cases", "case_no"), ("case_steps", "case_no, idx"),
+                             ("case_fees", "node, seq"), ("hub_cases", "case_no"),
+                             ("node_day_stats", "node, day")):
+            digest = hashlib.sha256()
+            count = 0
+            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+                digest.update(repr(row).encode("utf-8"))
+                count += 1
+            out[table] = f"{count}:{digest.hexdigest()}"
+        return out
+
+    # ------------------------------------------------------------------ backup
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of the whole database, taken while others keep writing (WAL)."""
+        target = sqlite3.connect(str(path))
+        try:
+            with target:
+                self.conn.backup(target, pages=-1)
+        finally:
+            target.close()
+
+    def integrity_check(self) -> str:
+        return self._one("PRAGMA integrity_check")[0]
+
+    def stamp_calendar_version(self, version: int) -> None:
+        """Every accepted case's deadline now stands under calendar ``version``."""
+        self._write("UPDATE cases SET calendar_version = ? WHERE accepted_date IS NOT NULL",
+                    (version,))

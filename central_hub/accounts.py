@@ -1,0 +1,158 @@
+"""County accounts (县级平台账号): roles, what each may do, and what each may see.
+
+A role says what a user may *do*; the user's org unit says what they may *see*:
+
+* a user of the county (or with no unit) sees every case;
+* a user of a department sees the cases of the department's items;
+* a user of a township, village or community sees the cases of the nodes in that subtree.
+
+Passwords are scrypt hashes (:mod:`web.security`, memory-hard); a change of password,
+role, unit or activity ends the account's sessions (``session_epoch``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from web.security import hash_password
+
+from .errors import HubError
+from .orgs import OrgTree
+from .records import Account
+from .store import HubStore
+
+ROLES = {
+    "admin": "系统管理员",
+    "centre_staff": "服务中心工作人员",
+    "dept_reviewer": "部门审核员",
+    "legal_reviewer": "法制审查员（法制办）",
+    "secrecy_reviewer": "保密审查员（保密局）",
+    "supervisor": "监察人员",
+    "viewer": "查看人员",
+}
+ALL = frozenset(ROLES)
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "home": ALL,
+    "cases.view": ALL,
+    "catalogue.view": ALL,
+    "calendar.view": ALL,
+    "fleet.view": frozenset({"admin", "centre_staff", "supervisor", "viewer"}),
+    "catalogue.draft": frozenset({"admin", "dept_reviewer"}),
+    "catalogue.legal_review": frozenset({"legal_reviewer"}),
+    "catalogue.secrecy_review": frozenset({"secrecy_reviewer"}),
+    "catalogue.approve": frozenset({"centre_staff"}),
+    "catalogue.import": frozenset({"admin"}),
+    "calendar.manage": frozenset({"admin"}),
+    "orgs.manage": frozenset({"admin"}),
+    "accounts.manage": frozenset({"admin"}),
+    "nodes.manage": frozenset({"admin"}),
+    "audit.view": frozenset({"admin", "supervisor"}),
+}
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+
+
+def can(account: Account | None, capability: str) -> bool:
+    return account is not None and account.role in CAPABILITIES[capability]
+
+
+class AccountError(HubError):
+    code = "account_invalid"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, extra={"field": field})
+        self.field = field
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Which cases an account sees: ``nodes`` (None: any node), ``department`` (None: any)."""
+
+    nodes: tuple[str, ...] | None = None
+    department: str | None = None
+    label: str = "全县"
+
+    @property
+    def everything(self) -> bool:
+        return self.nodes is None and self.department is None
+
+
+def case_scope(store: HubStore, account: Account) -> CaseScope:
+    if not account.org_unit:
+        return CaseScope()
+    tree = OrgTree.load(store)
+    unit = tree.units.get(account.org_unit)
+    if unit is None or unit.kind == "county":
+        return CaseScope()
+    if unit.kind == "department":
+        return CaseScope(department=unit.code, label=unit.name)
+    subtree = tree.subtree(unit.code)
+    nodes = tuple(sorted(code for code, org in store.node_org_units().items() if org in subtree))
+    return CaseScope(nodes=nodes, label=unit.name)
+
+
+def may_edit_department(store: HubStore, account: Account, department: str | None) -> bool:
+    """Department reviewers draft their own department's items; administrators any."""
+    if account.role == "admin":
+        return True
+    if account.role != "dept_reviewer" or not account.org_unit:
+        return False
+    return department == account.org_unit
+
+
+def check_password(password: str, field: str = "password") -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(field, f"密码：长度须为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符")
+    if password.isdigit() or password.isalpha():
+        raise AccountError(field, "密码：不能全为数字或全为字母")
+
+
+def _check_fields(store: HubStore, role: str, display_name: str, org_unit: str | None) -> None:
+    if role not in ROLES:
+        raise AccountError("role", "角色：请从列表中选择角色")
+    if len(display_name) > 50 or not display_name.isprintable():
+        raise AccountError("display_name", "姓名：最多 50 个字符")
+    unit = store.org_unit(org_unit) if org_unit else None
+    if org_unit and unit is None:
+        raise AccountError("org_unit", f"所属单位：{org_unit} 不存在")
+    if role == "dept_reviewer" and (unit is None or unit.kind not in ("department", "township")):
+        raise AccountError("org_unit", "所属单位：部门审核员须属于一个县直部门或乡镇（事项的实施主体）")
+
+
+def create_account(store: HubStore, now: str, *, username: str, password: str, role: str,
+                   display_name: str = "", org_unit: str | None = None) -> Account:
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise AccountError("username", "用户名：2 至 32 个小写字母、数字或 _ . -，以字母或数字开头")
+    if store.account(username) is not None:
+        raise AccountError("username", f"用户名：{username} 已存在")
+    display_name = (display_name or "").strip()
+    _check_fields(store, role, display_name, org_unit or None)
+    check_password(password)
+    store.add_user(username, hash_password(password), role, now, display_name,
+                   org_unit or None)
+    account = store.account(username)
+    assert account is not None
+    return account
+
+
+def update_account(store: HubStore, username: str, *, role: str, display_name: str,
+                   org_unit: str | None, active: bool) -> Account:
+    if store.account(username) is None:
+        raise AccountError("username", f"用户名：{username} 不存在")
+    display_name = (display_name or "").strip()
+    _check_fields(store, role, display_name, org_unit or None)
+    store.update_account(username, role=role, display_name=display_name,
+                         org_unit=org_unit or None, active=active)
+    account = store.account(username)
+    assert account is not None
+    return account
+
+
+def public_view(account: Account) -> dict:
+    """What the audit log records of an account (never the hash)."""
+    return {"username": account.username, "role": account.role,
+            "display_name": account.display_name, "org_unit": account.org_unit,
+            "active": account.active}

@@ -1,0 +1,362 @@
+"""County screens: login, home, org units, accounts, node assignment, the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from web.errors import ValidationErrors
+from web.flash import flash
+from web.pagination import Pagination
+from web.security import (
+    client_ip,
+    hash_password,
+    login_throttle_key,
+    needs_rehash,
+    rotate_csrf_token,
+    verify_password,
+)
+
+from . import accounts as acc
+from .catalogue_admin import STAGES
+from .orgs import KIND_LABELS, OrgError, OrgTree, add_unit
+from .web_common import (
+    FORM_LIMIT,
+    SESSION_EPOCH,
+    SESSION_USER,
+    account_of,
+    audit,
+    current_account,
+    hub_of,
+    page,
+    read_form,
+    redirect,
+    show,
+    text_field,
+)
+
+# --------------------------------------------------------------------------- login
+
+
+async def login_page(request: Request) -> Response:
+    return show(request, "pages/hub_login.html", {"error": None, "username": ""})
+
+
+async def login(request: Request) -> Response:
+    hub = hub_of(request)
+    form = await read_form(request)
+    username = text_field(form, "username", 64).strip()
+    password = text_field(form, "password", 256)
+    key = login_throttle_key(username, request)
+    wait = hub.login_throttle.check(key)
+    if wait:
+        return show(request, "pages/hub_login.html",
+                    {"error": f"登录失败次数过多，请 {int(wait) + 1} 秒后再试",
+                     "username": username}, status_code=429)
+    account = hub.store.account(username)
+    if account is None or not account.active \
+            or not verify_password(password, account.password_hash):
+        hub.login_throttle.failure(key)
+        hub.store.audit(hub.config.now_ts(), username[:64] or "-", "login.failed", None,
+                        ip=client_ip(request))
+        return show(request, "pages/hub_login.html",
+                    {"error": "用户名或密码错误", "username": username}, status_code=401)
+    hub.login_throttle.success(key)
+    if needs_rehash(account.password_hash):
+        hub.store.set_password(username, hash_password(password))
+        account = hub.store.account(username)
+    request.session.clear()
+    request.session[SESSION_USER] = username
+    request.session[SESSION_EPOCH] = account.session_epoch
+    request.scope.pop("hub.account", None)
+    rotate_csrf_token(request)
+    hub.store.audit(hub.config.now_ts(), username, "login", None, ip=client_ip(request))
+    return redirect("/")
+
+
+async def logout(request: Request) -> Response:
+    await read_form(request)
+    account = current_account(request)
+    if account is not None:
+        audit(request, "logout", None)
+    request.session.clear()
+    rotate_csrf_token(request)
+    return redirect("/login")
+
+
+@page("home")
+async def home(request: Request) -> Response:
+    hub = hub_of(request)
+    account = account_of(request)
+    scope = acc.case_scope(hub.store, account)
+    total, _ = hub.store.cases(nodes=scope.nodes, department=scope.department, limit=1)
+    queue = []
+    for state, (capability, label, _) in STAGES.items():
+        if acc.can(account, capability):
+            queue.append((label, len(hub.store.drafts(states=[state]))))
+    return show(request, "pages/home.html", {"scope": scope, "case_total": total,
+                                             "queue": queue, "tree": OrgTree.load(hub.store)})
+
+
+# --------------------------------------------------------------------------- org units
+
+
+@page("orgs.manage")
+async def orgs_page(request: Request) -> Response:
+    return _orgs(request, {}, ValidationErrors())
+
+
+def _orgs(request: Request, values: dict, errors: ValidationErrors,
+          status_code: int = 200) -> Response:
+    tree = OrgTree.load(hub_of(request).store)
+    return show(request, "pages/orgs.html",
+                {"units": tree.flat(), "kinds": list(KIND_LABELS.items()),
+                 "parents": [(u.code, u.name) for _, u in tree.flat()
+                             if u.kind in ("county", "township")],
+                 "values": values, "errors": errors}, status_code=status_code)
+
+
+@page("orgs.manage")
+async def orgs_add(request: Request) -> Response:
+    hub = hub_of(request)
+    form = await read_form(request)
+    values = {k: text_field(form, k, 200) for k in ("code", "name", "kind", "parent",
+                                                    "item_prefix")}
+    try:
+        with hub.store.transaction():
+            unit = add_unit(hub.store, hub.config.now_ts(), code=values["code"],
+                            name=values["name"], kind=values["kind"],
+                            parent=values["parent"] or None,
+                            item_prefix=values["item_prefix"] or None)
+            audit(request, "org_unit.created", unit.code, after={
+                "code": unit.code, "name": unit.name, "kind": unit.kind, "parent": unit.parent,
+                "item_prefix": unit.item_prefix})
+    except OrgError as exc:
+        return _orgs(request, values, ValidationErrors({exc.field: exc.message}), 422)
+    flash(request, f"已添加 {unit.name}（{unit.code}）", "success")
+    return redirect("/admin/orgs")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def _accounts(request: Request, values: dict, errors: ValidationErrors,
+              status_code: int = 200) -> Response:
+    hub = hub_of(request)
+    tree = OrgTree.load(hub.store)
+    return show(request, "pages/accounts.html",
+                {"accounts": hub.store.accounts(), "roles": list(acc.ROLES.items()),
+                 "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
+                 "tree": tree, "values": values, "errors": errors}, status_code=status_code)
+
+
+@page("accounts.manage")
+async def accounts_page(request: Request) -> Response:
+    return _accounts(request, {}, ValidationErrors())
+
+
+@page("accounts.manage")
+async def accounts_add(request: Request) -> Response:
+    hub = hub_of(request)
+    form = await read_form(request)
+    values = {k: text_field(form, k, 300) for k in ("username", "display_name", "role",
+                                                    "org_unit", "password")}
+    try:
+        with hub.store.transaction():
+            account = acc.create_account(
+                hub.store, hub.config.now_ts(), username=values["username"],
+                password=values["password"], role=values["role"],
+                display_name=values["display_name"], org_unit=values["org_unit"] or None)
+            audit(request, "account.created", account.username, after=acc.public_view(account))
+    except acc.AccountError as exc:
+        values.pop("password")
+        return _accounts(request, values, ValidationErrors({exc.field: exc.message}), 422)
+    flash(request, f"已创建账号 {account.username}", "success")
+    return redirect("/admin/accounts")
+
+
+def _account_page(request: Request, username: str, errors: ValidationErrors,
+                  status_code: int = 200) -> Response:
+    hub = hub_of(request)
+    account = hub.store.account(username)
+    if account is None:
+        return show(request, "pages/message.html", {"title": "账号不存在",
+                                                    "message": f"没有账号 {username}"},
+                    status_code=404)
+    tree = OrgTree.load(hub.store)
+    return show(request, "pages/account.html",
+                {"user": account, "roles": list(acc.ROLES.items()),
+                 "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
+                 "errors": errors}, status_code=status_code)
+
+
+@page("accounts.manage")
+async def account_page(request: Request) -> Response:
+    return _account_page(request, request.path_params["username"], ValidationErrors())
+
+
+@page("accounts.manage")
+async def account_update(request: Request) -> Response:
+    hub = hub_of(request)
+    username = request.path_params["username"]
+    form = await read_form(request)
+    before = hub.store.account(username)
+    if before is None:
+        return _account_page(request, username, ValidationErrors())
+    if username == account_of(request).username and not form.get("active"):
+        return _account_page(request, username,
+                             ValidationErrors({"active": "不能停用自己正在使用的账号"}), 422)
+    try:
+        with hub.store.transaction():
+            after = acc.update_account(hub.store, username, role=text_field(form, "role", 40),
+                                       display_name=text_field(form, "display_name", 100),
+                                       org_unit=text_field(form, "org_unit", 40) or None,
+                                       active=bool(form.get("active")))
+            audit(request, "account.updated", username, before=acc.public_view(before),
+                  after=acc.public_view(after))
+    except acc.AccountError as exc:
+        return _account_page(request, username, ValidationErrors({exc.field: exc.message}),
+                             422)
+    flash(request, f"已保存账号 {username}", "success")
+    return redirect(f"/admin/accounts/{username}")
+
+
+@page("accounts.manage")
+async def account_password(request: Request) -> Response:
+    hub = hub_of(request)
+    username = request.path_params["username"]
+    form = await read_form(request)
+    if hub.store.account(username) is None:
+        return _account_page(request, username, ValidationErrors())
+    password = text_field(form, "password", 300)
+    try:
+        acc.check_password(password)
+    except acc.AccountError as exc:
+        return _account_page(request, username, ValidationErrors({exc.field: exc.message}),
+                             422)
+    with hub.store.transaction():
+        hub.store.set_password(username, hash_password(password))
+        audit(request, "account.password_set", username)
+    if username == account_of(request).username:
+        request.session[SESSION_EPOCH] = hub.store.account(username).session_epoch
+    flash(request, f"已为 {username} 设置新密码，该账号的其他登录已失效", "success")
+    return redirect(f"/admin/accounts/{username}")
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+@page("nodes.manage")
+async def nodes_page(request: Request) -> Response:
+    hub = hub_of(request)
+    tree = OrgTree.load(hub.store)
+    return show(request, "pages/nodes.html",
+                {"nodes": hub.store.nodes(), "orgs": hub.store.node_org_units(), "tree": tree,
+                 "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()]})
+
+
+@page("nodes.manage")
+async def node_assign(request: Request) -> Response:
+    hub = hub_of(request)
+    code = request.path_params["code"]
+    form = await read_form(request)
+    unit = text_field(form, "org_unit", 40) or None
+    if hub.store.node(code) is None:
+        flash(request, f"节点 {code} 不存在", "error")
+        return redirect("/admin/nodes")
+    if unit is not None and hub.store.org_unit(unit) is None:
+        flash(request, f"所属单位：{unit} 不存在", "error")
+        return redirect("/admin/nodes")
+    before = hub.store.node_org_units().get(code)
+    with hub.store.transaction():
+        hub.store.set_node_org_unit(code, unit)
+        audit(request, "node.org_unit_set", code, before={"org_unit": before},
+              after={"org_unit": unit})
+    flash(request, f"节点 {code} 已归属到 {OrgTree.load(hub.store).label(unit)}", "success")
+    return redirect("/admin/nodes")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+_DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _audit_filters(request: Request) -> tuple[dict, dict]:
+    q = request.query_params
+    actor = (q.get("actor") or "").strip()[:64] or None
+    action = (q.get("action") or "").strip()[:64] or None
+    since = q.get("since") or ""
+    until = q.get("until") or ""
+    filters = {"actor": actor, "action": action,
+               "since": since if _DAY_RE.match(since) else None,
+               "until": (until + "T99") if _DAY_RE.match(until) else None}
+    shown = {"actor": actor or "", "action": action or "",
+             "since": since if _DAY_RE.match(since) else "",
+             "until": until if _DAY_RE.match(until) else ""}
+    return filters, shown
+
+
+@page("audit.view")
+async def audit_page(request: Request) -> Response:
+    hub = hub_of(request)
+    filters, shown = _audit_filters(request)
+    total = hub.store.audit_count(**filters)
+    pager = Pagination.from_query(request.query_params.get("page"), total, 50)
+    entries = hub.store.audit_entries(**filters, offset=pager.offset, limit=pager.limit)
+    return show(request, "pages/audit.html",
+                {"entries": entries, "pager": pager, "shown": shown, "total": total,
+                 "params": {k: v for k, v in shown.items() if v}},
+                partial="partials/_audit_table.html")
+
+
+@page("audit.view")
+async def audit_export(request: Request) -> Response:
+    hub = hub_of(request)
+    filters, _ = _audit_filters(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["编号", "时间", "操作人", "操作", "对象", "来源地址", "详情", "修改前", "修改后"])
+    offset = 0
+    while True:
+        batch = hub.store.audit_entries(**filters, offset=offset, limit=1000,
+                                        newest_first=False)
+        for e in batch:
+            writer.writerow([e.id, e.at, e.actor, e.action, e.target or "", e.ip or "",
+                             json.dumps(e.details, ensure_ascii=False),
+                             "" if e.before is None else json.dumps(e.before, ensure_ascii=False),
+                             "" if e.after is None else json.dumps(e.after, ensure_ascii=False)])
+        if len(batch) < 1000:
+            break
+        offset += 1000
+    audit(request, "audit.exported", None, {"filters": {k: v for k, v in filters.items() if v}})
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'})
+
+
+def admin_routes() -> list[Route]:
+    limit = {"max_body_size": FORM_LIMIT}
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"], max_body_size=16 * 1024),
+        Route("/logout", logout, methods=["POST"], max_body_size=16 * 1024),
+        Route("/admin/orgs", orgs_page, methods=["GET"]),
+        Route("/admin/orgs", orgs_add, methods=["POST"], **limit),
+        Route("/admin/accounts", accounts_page, methods=["GET"]),
+        Route("/admin/accounts", accounts_add, methods=["POST"], **limit),
+        Route("/admin/accounts/{username}", account_page, methods=["GET"]),
+        Route("/admin/accounts/{username}", account_update, methods=["POST"], **limit),
+        Route("/admin/accounts/{username}/password", account_password, methods=["POST"],
+              **limit),
+        Route("/admin/nodes", nodes_page, methods=["GET"]),
+        Route("/admin/nodes/{code}", node_assign, methods=["POST"], **limit),
+        Route("/audit", audit_page, methods=["GET"]),
+        Route("/audit/export.csv", audit_export, methods=["GET"]),
+    ]
