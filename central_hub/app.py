@@ -21,6 +21,10 @@ from web.templating import make_templates, static_mount
 
 from .config import HubConfig
 from .context import HubContext
+from .admin_views import admin_routes
+from .calendar_views import calendar_routes
+from .case_views import case_routes
+from .catalogue_views import catalogue_routes
 from .fleet_views import fleet_routes
 from .http_errors import HubTimeMiddleware, sync_exception_handlers
 from .identity import load_identity, load_session_secret
@@ -52,10 +56,11 @@ def create_app(config: HubConfig) -> Starlette:
             await task
 
     handlers = sync_exception_handlers(config.now_ts, lambda: hub.identity.public_hex,
-                                       install_error_handlers(templates, home_url="/fleet"))
+                                       install_error_handlers(templates, home_url="/"),
+                                       templates)
     app = Starlette(
-        routes=[*sync_routes(), *fleet_routes(),
-                static_mount()],
+        routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
+                *catalogue_routes(), *calendar_routes(), static_mount()],
         middleware=[
             Middleware(HubTimeMiddleware, now_ts=config.now_ts,
                        hub_key=lambda: hub.identity.public_hex),

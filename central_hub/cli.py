@@ -160,7 +160,26 @@ def publish_config_command(data_dir: str, kind: str, file: str) -> None:
     content = json.loads(Path(file).read_text(encoding="utf-8"))
     store = _store(config)
     try:
-        doc = publish_config(store, load_identity(config), config, kind, content, "admin")
+        if kind == "config.calendar":
+            from protocol.calendar import Calendar, CalendarError
+
+            from .calendar_admin import publish_calendar
+            try:
+                calendar = Calendar.from_document(content)
+            except CalendarError as exc:
+                raise HubError(exc.zh, code="calendar_invalid") from None
+            result = publish_calendar(store, load_identity(config), config, calendar, "admin")
+            click.echo(f"published config.calendar version {result.version}; "
+                       f"{result.changes_recorded} open case deadline(s) changed")
+            return
+        if kind == "config.catalogue":
+            from .catalogue_admin import seed_items
+            with store.transaction():
+                doc = publish_config(store, load_identity(config), config, kind, content,
+                                     "admin")
+                seed_items(store, content, config.now_ts(), "admin")
+        else:
+            doc = publish_config(store, load_identity(config), config, kind, content, "admin")
     finally:
         store.close()
     click.echo(f"published {doc.kind} version {doc.version} ({doc.digest[:16]})")
@@ -200,3 +219,307 @@ def nodes(data_dir: str, as_json: bool) -> None:
         lag_time = "-" if s.lag_seconds is None else f"{s.lag_seconds}s"
         click.echo(f"{s.code:<16}{s.status:<13}{s.acked_seq:>8}{lag:>7}{lag_time:>10}"
                    f"{skew:>9}{today:>7}  {s.last_seen or 'never'}")
+
+
+# --------------------------------------------------------------------------- hub core
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--check", is_flag=True, help="Also verify the result equals the incremental one.")
+@_guarded
+def rebuild(data_dir: str, check: bool) -> None:
+    """Drop the projections (cases, steps, fees, ...) and rebuild them from the event log."""
+    import time
+
+    from .projector import rebuild_all, run_all
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        before = None
+        if check:
+            run_all(store)
+            before = store.projection_digest()
+        started = time.monotonic()
+        events = rebuild_all(store)
+        seconds = time.monotonic() - started
+        after = store.projection_digest()
+    finally:
+        store.close()
+    click.echo(f"rebuilt projections from {events} events in {seconds:.1f} s: "
+               + ", ".join(f"{k} {v.split(':')[0]}" for k, v in after.items()))
+    if before is not None:
+        if before != after:
+            _fail("the rebuilt projections differ from the incremental ones: "
+                  + ", ".join(k for k in after if before.get(k) != after[k]))
+        click.echo("identical to the incremental projections")
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
+@_guarded
+def backup(data_dir: str, file: str) -> None:
+    """Take a consistent online backup of DATA_DIR into FILE (a tar archive, mode 0600)."""
+    from .backup import backup_hub
+    info = backup_hub(_config(data_dir), Path(file))
+    click.echo(f"backup written to {file}: {info['events']} events, last position "
+               f"{info['last_position']}, {info['bytes']} bytes in {info['seconds']:.1f} s")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing hub in DATA_DIR.")
+@_guarded
+def restore(file: str, data_dir: str, force: bool) -> None:
+    """Restore a backup FILE into DATA_DIR (stop the hub first)."""
+    from .backup import restore_hub
+    info = restore_hub(Path(file), Path(data_dir), force=force)
+    click.echo(f"restored {info['events']} events (taken {info['taken_at']}) into {data_dir}")
+    click.echo("nodes re-send what the hub lost on their next sync (chain_gap, resend from "
+               "the hub's acked seq)")
+
+
+@main.group()
+def user() -> None:
+    """County accounts."""
+
+
+@user.command("add")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("username")
+@click.option("--role", required=True, help="admin, centre_staff, dept_reviewer, "
+              "legal_reviewer, secrecy_reviewer, supervisor or viewer")
+@click.option("--org-unit", default=None, help="Code of the user's org unit (none: county).")
+@click.option("--name", "display_name", default="")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_guarded
+def user_add(data_dir, username, role, org_unit, display_name, password) -> None:
+    """Create an account."""
+    from .accounts import AccountError, create_account, public_view
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        with store.transaction():
+            account = create_account(store, config.now_ts(), username=username,
+                                     password=password, role=role, display_name=display_name,
+                                     org_unit=org_unit)
+            store.audit(config.now_ts(), "cli", "account.created", username,
+                        after=public_view(account), ip="cli")
+    except AccountError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"account {username} ({role}) created")
+
+
+@user.command("passwd")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_guarded
+def user_passwd(data_dir, username, password) -> None:
+    """Set an account's password (its sessions end)."""
+    from web.security import hash_password
+
+    from .accounts import AccountError, check_password
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        if store.account(username) is None:
+            _fail(f"no account {username}")
+        check_password(password)
+        with store.transaction():
+            store.set_password(username, hash_password(password))
+            store.audit(config.now_ts(), "cli", "account.password_set", username, ip="cli")
+    except AccountError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"password of {username} set")
+
+
+@user.command("list")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@_guarded
+def user_list(data_dir) -> None:
+    """List accounts."""
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        for a in store.accounts():
+            click.echo(f"{a.username:<20}{a.role:<18}{a.org_unit or 'county':<16}"
+                       f"{'active' if a.active else 'disabled'}  {a.display_name}")
+    finally:
+        store.close()
+
+
+@main.group()
+def org() -> None:
+    """The org hierarchy."""
+
+
+@org.command("add")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--kind", required=True,
+              type=click.Choice(["county", "department", "township", "village", "community"]))
+@click.option("--code", default="", help="Area code (GB/T 2260 style); none for departments.")
+@click.option("--name", required=True)
+@click.option("--parent", default=None)
+@click.option("--item-prefix", default=None, help="A department's letters in item codes.")
+@_guarded
+def org_add(data_dir, kind, code, name, parent, item_prefix) -> None:
+    """Add an org unit."""
+    from .orgs import OrgError, add_unit
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        with store.transaction():
+            unit = add_unit(store, config.now_ts(), code=code, name=name, kind=kind,
+                            parent=parent, item_prefix=item_prefix)
+            store.audit(config.now_ts(), "cli", "org_unit.created", unit.code, ip="cli",
+                        after={"code": unit.code, "name": unit.name, "kind": unit.kind,
+                               "parent": unit.parent, "item_prefix": unit.item_prefix})
+    except OrgError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"org unit {unit.code} {unit.name} added")
+
+
+@org.command("list")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@_guarded
+def org_list(data_dir) -> None:
+    """Print the org tree."""
+    from .orgs import OrgTree
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        for depth, unit in OrgTree.load(store).flat():
+            click.echo(f"{'  ' * depth}{unit.code}  {unit.name}  ({unit.kind}"
+                       f"{', ' + unit.item_prefix if unit.item_prefix else ''})")
+    finally:
+        store.close()
+
+
+@org.command("assign-node")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--node", "node_code", required=True)
+@click.option("--org-unit", required=True)
+@_guarded
+def org_assign_node(data_dir, node_code, org_unit) -> None:
+    """Put a node under an org unit (township, village, community or county desk)."""
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        if store.node(node_code) is None:
+            _fail(f"no node {node_code} is enrolled")
+        if store.org_unit(org_unit) is None:
+            _fail(f"no org unit {org_unit}")
+        with store.transaction():
+            before = store.node_org_units().get(node_code)
+            store.set_node_org_unit(node_code, org_unit)
+            store.audit(config.now_ts(), "cli", "node.org_unit_set", node_code, ip="cli",
+                        before={"org_unit": before}, after={"org_unit": org_unit})
+    finally:
+        store.close()
+    click.echo(f"node {node_code} now belongs to {org_unit}")
+
+
+@main.group()
+def calendar() -> None:
+    """The working-day calendar."""
+
+
+@calendar.command("due")
+@click.option("--from", "start", required=True, help="Start date YYYY-MM-DD (not counted).")
+@click.option("--working-days", "days", required=True, type=click.IntRange(0, 3650))
+@click.argument("data_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@_guarded
+def calendar_due(start: str, days: int, data_dir: str | None) -> None:
+    """Print the due date N working days after a date, how it was computed, and whether it
+    is confirmed (with DATA_DIR: the hub's newest calendar; without: the seeded one)."""
+    from datetime import date
+
+    from protocol.calendar import Calendar, due_date
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--from: {start!r} is not a date written YYYY-MM-DD")
+    if data_dir:
+        from .calendar_admin import current_calendar
+        store = _store(_config(data_dir))
+        try:
+            cal = current_calendar(store)
+        finally:
+            store.close()
+    else:
+        cal = Calendar.seeded()
+    deadline = due_date(cal, first, days)
+    click.echo(f"due: {deadline.due.isoformat()}")
+    click.echo(f"confirmed: {'yes' if deadline.confirmed else 'no'}"
+               + ("" if deadline.confirmed else
+                  f" (no notice entered for {', '.join(map(str, deadline.unknown_years))})"))
+    click.echo(f"calendar version: {cal.version}")
+    click.echo("how it was computed:")
+    for line in deadline.explain_zh():
+        click.echo(f"  {line}")
+
+
+@calendar.command("add-year")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--year", required=True)
+@click.option("--source", required=True, help="The notice number, e.g. 国办发明电〔2026〕8号.")
+@click.option("--holidays", required=True, help="Dates and ranges, comma-separated.")
+@click.option("--workdays", default="", help="Adjusted working Saturdays and Sundays.")
+@_guarded
+def calendar_add_year(data_dir, year, source, holidays, workdays) -> None:
+    """Enter a year's State Council notice, publish it, recompute open deadlines."""
+    from .calendar_admin import check_notice, publish_notice
+    from .identity import load_identity
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        notice, _, summary = check_notice(store, year, source, holidays, workdays)
+        result = publish_notice(store, load_identity(config), config, notice, "cli", ip="cli")
+    finally:
+        store.close()
+    click.echo(f"{summary.year}: {summary.working_days} working days, "
+               f"{summary.holidays_on_weekdays} holidays on weekdays, "
+               f"{summary.adjusted_workdays} adjusted working days")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"published config.calendar version {result.version}; "
+               f"{result.changes_recorded} open case deadline(s) changed and recorded")
+
+
+@main.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("export")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--since", default=None, help="YYYY-MM-DD")
+@_guarded
+def audit_export(data_dir, since) -> None:
+    """Print the audit log as JSON lines, oldest first."""
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        offset = 0
+        while True:
+            batch = store.audit_entries(since=since, offset=offset, limit=1000,
+                                        newest_first=False)
+            for e in batch:
+                click.echo(json.dumps({"id": e.id, "at": e.at, "actor": e.actor,
+                                       "action": e.action, "target": e.target, "ip": e.ip,
+                                       "details": e.details, "before": e.before,
+                                       "after": e.after}, ensure_ascii=False))
+            if len(batch) < 1000:
+                break
+            offset += 1000
+    finally:
+        store.close()

@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from protocol.errors import ProtocolError
 from protocol.request_auth import H_HUB_KEY, H_HUB_TIME
 
+from web.errors import error_response
+
 from .errors import HubError
+
+
+def _is_chinese(text: object) -> bool:
+    return isinstance(text, str) and any("\u3400" <= ch <= "\u9fff" for ch in text)
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +83,18 @@ def refusal(code: str, message: str, hub_time: str, *, seq: int | None = None,
 
 
 def sync_exception_handlers(now_ts: Callable[[], str], hub_key: Callable[[], str],
-                            web_handlers: dict) -> dict:
+                            web_handlers: dict, templates: Any = None) -> dict:
     """Exception handlers: JSON refusals under /sync/, the web layer's pages elsewhere."""
     web_http = web_handlers.get(HTTPException)
     web_server_error = web_handlers.get(Exception)
 
     async def hub_error(request: Request, exc: Exception) -> Response:
+        if templates is not None and not request.url.path.startswith(SYNC_PREFIX):
+            code = getattr(exc, "code", "hub_error")
+            status = getattr(exc, "status", None) or status_of(code)
+            message = getattr(exc, "message", str(exc))
+            return error_response(templates, request, status if status < 500 else 400,
+                                  message=message if _is_chinese(message) else None)
         if isinstance(exc, HubError):
             return refusal(exc.code, exc.message, now_ts(), seq=exc.seq, extra=exc.extra)
         assert isinstance(exc, ProtocolError)
