@@ -125,6 +125,7 @@ STEP = _obj(id=_id(), name=_text(50), role=_enum(*ROLES))
 
 EVENT_SCHEMAS: dict[str, Field] = {
     # -- node and configuration
+    "node.key_rotated": _obj(new_key=Field("hex64"), reason=_text(200, required=False)),
     "node.initialised": _obj(code=_id(), name=_text(100), public_key=Field("hex64"),
                              software=_text(40)),
     "calendar.applied": _obj(version=_int(1), fingerprint=Field("hex64"),

@@ -35,7 +35,7 @@ from .calendar import Calendar, Deadline, Pause, due_date_half_days, shanghai_da
 from .errors import ProtocolError
 
 __all__ = [
-    "ACTIONS", "ACTION_EVENTS", "flow_plan", "next_flow_step", "CLOSED_STATES", "CLOCK_STATES", "OPEN_STATES", "STATES",
+    "ACTIONS", "ACTION_EVENTS", "ACTION_FROM", "flow_plan", "next_flow_step", "CLOSED_STATES", "CLOCK_STATES", "OPEN_STATES", "STATES",
     "STATE_LABELS", "TransitionError", "allowed_actions", "apply", "case_deadline",
     "case_pauses", "check_transition", "event_date", "project",
 ]
@@ -66,8 +66,8 @@ ACTION_EVENTS = {
 EVENT_ACTIONS = {v: k for k, v in ACTION_EVENTS.items()}
 ACTIONS = tuple(ACTION_EVENTS)
 
-# Which states allow each action.
-_FROM = {
+# Which states allow each action (public: supervision judges events against the same table).
+ACTION_FROM: dict[str, set] = {
     "receive": {None},
     "accept": {"received"}, "refuse": {"received"}, "request_supplement": {"received"},
     "resubmit": {"supplement_requested"},
@@ -172,7 +172,7 @@ def allowed_actions(state: Mapping | None, item: Mapping | None = None) -> tuple
     current = None if state is None else state["state"]
     out = []
     for action in ACTIONS:
-        if current not in _FROM[action] or action == "recompute_deadline":
+        if current not in ACTION_FROM[action] or action == "recompute_deadline":
             continue
         if action == "receive" and item is None:
             continue
@@ -228,7 +228,7 @@ def check_transition(state: Mapping | None, action: str, actor: Mapping | None,
                               action=action)
     body = body or {}
     current = None if state is None else state["state"]
-    if current not in _FROM[action]:
+    if current not in ACTION_FROM[action]:
         label = "新办件" if current is None else STATE_LABELS.get(current, current)
         raise TransitionError(
             f"{action} is not allowed in state {current}",

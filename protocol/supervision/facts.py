@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..calendar import MAX_YEAR, MIN_YEAR, SHANGHAI
 from ..events import EVENT_TYPES, EventBodyError, validate_body
+from .. import lifecycle
 
 __all__ = ["CaseFacts", "EventRef", "Extension", "FeeRecord", "Intake", "StepRecord",
            "Suspension", "advance", "case_facts", "normalise_event"]
@@ -37,20 +38,12 @@ CASE_TYPES_HANDLING = frozenset({
     "case.extended", "case.suspended", "case.resumed", "fee.charged", "fee.waived",
     "fee.refunded"})
 
-# The case state in which each event type is allowed (mirrors protocol.lifecycle).
-_OPEN = frozenset({"received", "supplement_requested", "accepted", "suspended", "decided"})
+# The case state in which each event type is allowed: protocol.lifecycle's own table.
+_OPEN = frozenset(lifecycle.OPEN_STATES)
 _ALLOWED_FROM: dict[str, frozenset] = {
-    "case.received": frozenset({None}),
-    "case.accepted": frozenset({"received"}), "case.refused": frozenset({"received"}),
-    "case.supplement_requested": frozenset({"received"}),
-    "case.resubmitted": frozenset({"supplement_requested"}),
-    "case.step_completed": frozenset({"accepted"}), "case.decided": frozenset({"accepted"}),
-    "case.extended": frozenset({"accepted"}), "case.suspended": frozenset({"accepted"}),
-    "case.resumed": frozenset({"suspended"}), "case.completed": frozenset({"decided"}),
-    "case.delivered": frozenset({"completed"}),
-    "case.withdrawn": frozenset({"received", "supplement_requested", "accepted", "suspended"}),
-    "case.voided": _OPEN,
-}
+    lifecycle.ACTION_EVENTS[action]: frozenset(states)
+    for action, states in lifecycle.ACTION_FROM.items()
+    if lifecycle.ACTION_EVENTS[action].startswith("case.")}
 _NEXT_STATE = {
     "case.received": "received", "case.accepted": "accepted", "case.refused": "refused",
     "case.supplement_requested": "supplement_requested", "case.resubmitted": "received",
