@@ -31,6 +31,7 @@ from .identity import load_identity, load_session_secret
 from .jobs import build_scheduler, run_scheduler
 from .store import open_store
 from .sync_api import sync_routes
+from .disclosure.views import routes as disclosure_routes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 APP_NAME = "县级政务服务平台"
@@ -60,7 +61,7 @@ def create_app(config: HubConfig) -> Starlette:
                                        templates)
     app = Starlette(
         routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
-                *catalogue_routes(), *calendar_routes(), static_mount()],
+                *catalogue_routes(), *calendar_routes(), *disclosure_routes(), static_mount()],
         middleware=[
             Middleware(HubTimeMiddleware, now_ts=config.now_ts,
                        hub_key=lambda: hub.identity.public_hex),

@@ -103,18 +103,18 @@ def start_draft(store: HubStore, account: Account, now: str, *, code: str,
     """A new draft of item ``code`` (``content`` None for a withdrawal)."""
     if action not in ACTION_LABELS:
         raise CatalogueWorkflowError("操作：只能新增、修改或取消事项", field="action")
+    current = store.catalogue_item(code) if code else None
+    tree = OrgTree.load(store)
+    department = current.department if current else tree.department_of_item(code or "")
+    _require_editor(store, account, department)
     if action == "upsert":
         content = _validated(content)
         if content["code"] != code:
             raise CatalogueWorkflowError("基本编码（code）与所起草的事项不符", field="code")
     else:
         content = None
-    current = store.catalogue_item(code)
     if action == "withdraw" and (current is None or current.withdrawn):
         raise CatalogueWorkflowError(f"事项 {code} 未发布，无需取消", field="code")
-    tree = OrgTree.load(store)
-    department = current.department if current else tree.department_of_item(code)
-    _require_editor(store, account, department)
     if len(note) > MAX_OPINION:
         raise CatalogueWorkflowError(f"说明：最多 {MAX_OPINION} 个字符", field="note")
     with store.transaction():

@@ -274,8 +274,15 @@ async def import_page(request: Request) -> Response:
 
 @page("catalogue.import")
 async def import_catalogue(request: Request) -> Response:
-    hub = hub_of(request)
     form = await read_form(request)
+    try:
+        return await _import(request, form)
+    finally:
+        await form.close()
+
+
+async def _import(request: Request, form) -> Response:
+    hub = hub_of(request)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return show(request, "pages/import.html",

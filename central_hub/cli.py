@@ -523,3 +523,7 @@ def audit_export(data_dir, since) -> None:
             offset += 1000
     finally:
         store.close()
+
+
+from .disclosure.cli import disclosure_report  # noqa: E402
+main.add_command(disclosure_report)

@@ -241,9 +241,11 @@ def _reset_content(store: HubStore) -> None:
 
 def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Projector, ...]:
     """The hub's projectors; ``calendars`` caches the parsed calendar across batches."""
-    handler = make_content_handler(calendars or CalendarCache())
+    from .disclosure.projection import disclosure_projector  # imports this module
+    calendars = calendars or CalendarCache()
+    handler = make_content_handler(calendars)
     return (Projector("node_stats", (count_node_days,), _reset_stats),
-            Projector("content", (handler,), _reset_content))
+            Projector("content", (handler,), _reset_content), disclosure_projector(calendars))
 
 
 def rebuild_all(store: HubStore, batch: int = 1000) -> int:

@@ -105,7 +105,11 @@ def show(request: Request, template: str, context: Mapping[str, Any] | None = No
 async def read_form(request: Request) -> FormData:
     """The posted form after the CSRF check (403 without a valid token)."""
     form = await request.form(max_files=2, max_fields=200)
-    check_csrf(request, form)
+    try:
+        check_csrf(request, form)
+    except Exception:
+        await form.close()
+        raise
     return form
 
 

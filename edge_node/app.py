@@ -1,8 +1,11 @@
 """The edge node web app: ``create_app(config)``.
 
-A minimal surface for now (the screens come with a later issue): a home page, a health
-check, JSON sign-in and the JSON intake endpoint that the crash test and the benchmark
-drive. HTTP statuses are decided here, once, in ``exception_handlers``.
+The screens live in ``edge_node/views/`` (one small module per concern: auth, queue,
+intake, cases, search, receipts, admin, selfservice, and the JSON ``api`` the crash test
+and the benchmark drive); the sync page comes from ``edge_node.sync_status``. HTTP
+statuses are decided here, once, in ``exception_handlers``: a domain ``ValidationError``
+422, an illegal transition 409, a missing case 404, a forbidden role 403, no session 401
+(a browser is sent to the login page instead).
 
 Concurrency: every endpoint is ``async def`` and calls the store synchronously, so all
 database work happens on the event-loop thread, one request at a time, on the app's one
@@ -15,31 +18,45 @@ in lifespan), so in-process test clients without lifespan events work too.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from pathlib import Path
+from urllib.parse import quote
 
+import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from protocol import lifecycle
 from protocol.errors import ProtocolError
-from web import security
+from web import assets, security
 from web.errors import error_response, install_error_handlers
-from web.templating import make_templates, static_mount
+from web.templating import is_htmx, make_templates, static_mount
 
-from . import cases, users
+from . import sync_status
 from .config import NodeConfig
-from .errors import NodeError, NotSignedIn, PermissionDenied, ValidationError
+from .errors import NodeError, NotSignedIn
 from .node import Node, open_node
+from .views import build_routes
+from .views.common import Ui, require_user, staff_context_processor
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 COOKIE = "node_session"
+
+
+def make_node_templates(config: NodeConfig):
+    """The node's templates: its own directory first, then web/templates; the shared
+    base layout is also reachable as ``web/base.html`` so the node's ``base.html`` (staff
+    header, navigation, sync indicator) can extend it under the same name."""
+    templates = make_templates([TEMPLATES_DIR], app_name=config.name)
+    env = templates.env
+    env.loader = jinja2.ChoiceLoader([
+        env.loader,
+        jinja2.PrefixLoader({"web": jinja2.FileSystemLoader(str(assets.TEMPLATES_DIR))}),
+    ])
+    return templates
 
 
 def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
@@ -52,83 +69,15 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
         yield
         if owns_node:
             node.close()
-    templates = make_templates([TEMPLATES_DIR], app_name=config.name)
-    throttle = security.LoginThrottle()
 
-    def current_user(request: Request) -> dict:
-        uid = request.session.get("user")
-        user = node.store.user(uid) if isinstance(uid, str) else None
-        if user is None or not user["active"]:
-            raise NotSignedIn("not signed in", zh="请先登录")
-        return user
-
-    async def read_json(request: Request) -> dict:
-        if "application/json" not in request.headers.get("content-type", ""):
-            raise ValidationError("body", "content_type", "请以 JSON 格式提交（application/json）")
-        try:
-            data = json.loads(await request.body())
-        except ValueError:
-            raise ValidationError("body", "json", "提交的内容不是有效的 JSON") from None
-        if not isinstance(data, dict):
-            raise ValidationError("body", "json", "提交的内容须为 JSON 对象")
-        return data
-
-    async def home(request: Request) -> Response:
-        by_state = node.store.cases_by_state()
-        states = [(lifecycle.STATE_LABELS.get(s, s), by_state.get(s, 0))
-                  for s in lifecycle.STATES if by_state.get(s)]
-        return templates.TemplateResponse(request, "pages/home.html", {
-            "node_name": config.name, "node_code": config.code, "states": states,
-            "events": node.store.event_count(), "unacked": node.store.unacked_count()})
-
-    async def health(request: Request) -> Response:
-        head = node.store.chain_head()
-        return JSONResponse({"ok": True, "node": config.code, "head_seq": head.seq})
-
-    async def login(request: Request) -> Response:
-        data = await read_json(request)
-        username, password = str(data.get("username", "")), str(data.get("password", ""))
-        key = security.login_throttle_key(username, request)
-        wait = throttle.check(key)
-        if wait > 0:
-            return JSONResponse({"error": {"status": 429, "detail":
-                                           f"登录失败次数过多，请 {int(wait) + 1} 秒后再试"}},
-                                status_code=429, headers=security.retry_after_header(wait))
-        user = users.authenticate(node, username, password)
-        if user is None:
-            throttle.failure(key)
-            raise PermissionDenied("wrong username or password", zh="用户名或密码不正确")
-        throttle.success(key)
-        request.session.clear()
-        request.session["user"] = user["id"]
-        token = security.rotate_csrf_token(request)
-        return JSONResponse({"user": user["id"], "name": user["name"],
-                             "roles": list(user["roles"]), "csrf_token": token})
-
-    async def logout(request: Request) -> Response:
-        security.check_csrf(request)
-        request.session.clear()
-        return JSONResponse({"ok": True})
-
-    async def create_case(request: Request) -> Response:
-        user = current_user(request)
-        security.check_csrf(request)
-        data = await read_json(request)
-        actor = users.actor_for(user, str(data.get("role") or "clerk"))
-        materials = data.get("materials", [])
-        if not isinstance(materials, (list, dict)):
-            raise ValidationError("materials", "format", "材料清单格式不正确")
-        state = cases.intake(node, actor, item_code=str(data.get("item", "")),
-                             applicant=data.get("applicant") or {}, materials=materials,
-                             outcome=str(data.get("outcome", "accept")),
-                             reason=data.get("reason"), note=data.get("note"))
-        return JSONResponse({"case": state["case"], "query_code": state["query_code"],
-                             "state": state["state"], "seq": state["last_seq"],
-                             "deadline": state["deadline"]}, status_code=201)
-
-    async def show_case(request: Request) -> Response:
-        current_user(request)
-        return JSONResponse(cases.get_case(node, request.path_params["case_no"]))
+    templates = make_node_templates(config)
+    ui = Ui(node=node, config=config, templates=templates,
+            login_throttle=security.LoginThrottle(),
+            # the self-service status look-up: per terminal about 6 a minute, 10 at once;
+            # failed look-ups of one case number are throttled like failed logins
+            lookup_limiter=security.RateLimiter(rate=0.1, burst=10),
+            lookup_throttle=security.LoginThrottle())
+    templates.context_processors.append(staff_context_processor(ui))
 
     async def node_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NodeError)
@@ -138,11 +87,17 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
                                            **{k: v for k, v in exc.to_dict().items()
                                               if k in ("field", "rule", "error")}}},
                                 status_code=status)
+        if isinstance(exc, NotSignedIn):
+            target = "/login?next=" + quote(request.url.path, safe="/")
+            if is_htmx(request):
+                return Response(status_code=401, headers={"HX-Redirect": target})
+            if request.method == "GET":
+                return RedirectResponse(target, status_code=303)
         return error_response(templates, request, status, message=exc.zh)
 
     async def protocol_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProtocolError)
-        detail = f"内容超出协议限制：{exc}"
+        detail = f"内容超出协议限制：{getattr(exc, 'zh', None) or exc}"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": {"status": 422, "detail": detail,
                                            "code": exc.code, "field": exc.field}},
@@ -156,24 +111,18 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
     middleware = [
         Middleware(security.SecurityHeadersMiddleware),
         security.body_limit_middleware(config.max_body_bytes, templates),
-        security.session_middleware(config.secret_key, cookie_name=COOKIE),
+        security.session_middleware(config.secret_key, config.settings.get("https_only", False),
+                                    cookie_name=COOKIE),
     ]
-    app = Starlette(
-        routes=[
-            Route("/", home),
-            Route("/health", health),
-            Route("/api/login", login, methods=["POST"]),
-            Route("/api/logout", logout, methods=["POST"]),
-            Route("/api/cases", create_case, methods=["POST"]),
-            Route("/api/cases/{case_no}", show_case),
-            static_mount(),
-        ],
-        middleware=middleware,
-        exception_handlers=handlers,
-        lifespan=lifespan,
-    )
+    routes = build_routes(ui)
+    routes += sync_status.sync_routes(
+        node, templates, lambda request: require_user(ui, request))
+    routes.append(static_mount())
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers,
+                    lifespan=lifespan)
     app.state.node = node
+    app.state.ui = ui
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "COOKIE"]

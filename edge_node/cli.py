@@ -83,15 +83,34 @@ def init(data_dir: str, code: str, name: str, admin_password: str | None,
 @DATA_DIR
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--sync-interval", type=click.IntRange(1), default=None,
+              help="Seconds between sync rounds (default: node.json settings.sync_interval).")
+@click.option("--no-sync", is_flag=True, help="Do not sync with the hub in the background.")
 @handles_errors
-def serve(data_dir: str, host: str, port: int) -> None:
-    """Serve the node's web app."""
+def serve(data_dir: str, host: str, port: int, sync_interval: int | None,
+          no_sync: bool) -> None:
+    """Serve the node's web app, and sync with the hub in the background."""
     import uvicorn
 
     from .app import create_app
     from .config import load_config
-    app = create_app(load_config(data_dir))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    from .sync import SyncService, hold_serve_lock
+    config = load_config(data_dir)
+    lock = hold_serve_lock(data_dir)
+    try:
+        app = create_app(config)
+        service = None
+        if not no_sync:
+            service = SyncService(config, interval=sync_interval)
+            app.state.sync_service = service
+            service.start()
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        finally:
+            if service is not None:
+                service.stop()
+    finally:
+        lock.close()
 
 
 @main.command()
@@ -162,3 +181,98 @@ def simulate(data_dir: str, n_cases: int, start, days: int, seed: int, quiet: bo
     for state, count in sorted(report.by_state.items()):
         click.echo(f"  {state}: {count}")
 
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _sync_error_line(exc) -> str:
+    """One line for a sync failure: Chinese, then the English reason and the code."""
+    return f"错误：{exc.zh} / {exc.message} ({getattr(exc, 'code', type(exc).__name__)})"
+
+
+@contextlib.contextmanager
+def _sync_errors():
+    from .hub_link import SyncError
+    try:
+        yield
+    except SyncError as exc:
+        click.echo(_sync_error_line(exc), err=True)
+        sys.exit(1)
+
+
+@main.command()
+@DATA_DIR
+@click.option("--hub", "hub_url", required=True, help="The hub's URL, e.g. http://10.0.0.2:8100")
+@click.option("--token", required=True, help="The one-time token from central-hub enroll-token.")
+@click.option("--expect-fingerprint", default=None,
+              help="Refuse unless the hub key has this fingerprint (read it to the admin).")
+@handles_errors
+def enroll(data_dir: str, hub_url: str, token: str, expect_fingerprint: str | None) -> None:
+    """Enrol this node with the county hub and pin the hub's keys."""
+    from .node import open_data_dir
+    from .sync import SyncClient
+    node = open_data_dir(data_dir)
+    try:
+        with _sync_errors():
+            client = SyncClient(node)
+            try:
+                result = client.enroll(hub_url, token, expect_fingerprint=expect_fingerprint)
+            finally:
+                client.close()
+    finally:
+        node.close()
+    click.echo(f"已接入县级平台 {result['hub_name']}（{result['hub_url']}）")
+    click.echo(f"县级平台密钥指纹：{result['fingerprint']}（请与县级管理员核对）")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--retries", default=3, show_default=True, type=click.IntRange(0),
+              help="Retries of a round that failed on the network.")
+@click.option("--batch-events", default=None, type=click.IntRange(1, 1000),
+              help="Events per batch (default 250).")
+@click.option("--quiet", is_flag=True)
+@handles_errors
+def sync(data_dir: str, retries: int, batch_events: int | None, quiet: bool) -> None:
+    """Sync with the hub until every event is acknowledged (exit 0 only then)."""
+    from .node import open_data_dir
+    from .sync import SyncClient, recover_key_rotation
+    node = open_data_dir(data_dir)
+    try:
+        recover_key_rotation(node)
+        options = {"max_batch_events": batch_events} if batch_events else {}
+        with _sync_errors():
+            client = SyncClient(node, **options)
+            try:
+                def progress(report) -> None:
+                    if not quiet:
+                        applied = "，已更新 " + "、".join(report.applied) if report.applied else ""
+                        click.echo(f"已确认至第 {report.acked_seq} 条（共 {report.head_seq} 条）"
+                                   f"{applied}")
+                report = client.sync_until_acknowledged(retries=retries, on_round=progress)
+            finally:
+                client.close()
+    finally:
+        node.close()
+    if not report.complete:
+        click.echo(f"错误：仍有 {report.waiting} 条事件未获县级平台确认 / "
+                   f"{report.waiting} events not acknowledged (sync_incomplete)", err=True)
+        sys.exit(1)
+    click.echo(f"同步完成：全部 {report.head_seq} 条事件已获县级平台确认")
+
+
+@main.command("rotate-key")
+@DATA_DIR
+@handles_errors
+def rotate_key_command(data_dir: str) -> None:
+    """Replace the node key (the change is an event signed by the old key)."""
+    from .node import open_data_dir
+    from .sync import rotate_key
+    node = open_data_dir(data_dir)
+    try:
+        result = rotate_key(node)
+    finally:
+        node.close()
+    click.echo(f"已更换节点密钥：{result['old']} → {result['new']}（第 {result['seq']} 条事件）。"
+               "县级平台确认前，请求仍用旧密钥签名；请运行 edge-node sync")

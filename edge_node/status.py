@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from protocol import lifecycle
-from protocol.chain import ChainHead, authenticate_run, verify_chain
+from protocol.chain import KEY_ROTATED, ChainHead, authenticate_run, verify_chain
 from protocol.errors import ProtocolError
+from protocol.keys import PublicKey
+
+from . import sync_status
 
 from .deadlines import today
 
@@ -18,7 +21,7 @@ def verify_log(node, *, full: bool = False) -> tuple[bool, str | None, int]:
     ``VERIFY_BATCH`` (the links commit to every earlier signature). ``full``: every
     signature (an audit; about 50 µs per event).
     """
-    key = node.key.public
+    key = _initial_key(node)
     head = ChainHead.genesis()
     batch = []
     count = 0
@@ -28,6 +31,7 @@ def verify_log(node, *, full: bool = False) -> tuple[bool, str | None, int]:
             batch.append(event)
             if len(batch) >= VERIFY_BATCH:
                 head = check(batch, key, after=head)
+                key = _key_after(batch, key)
                 count += len(batch)
                 batch = []
         if batch:
@@ -40,6 +44,24 @@ def verify_log(node, *, full: bool = False) -> tuple[bool, str | None, int]:
     if (head.seq, head.link) != (stored.seq, stored.link):
         return False, "the verified head differs from the stored head", count
     return True, None, count
+
+
+def _initial_key(node) -> PublicKey:
+    """The key the log starts with: the one ``node.initialised`` names (the node key
+    changes only by ``node.key_rotated`` events, which the chain check follows)."""
+    for event in node.store.iter_events(batch=1):
+        key = event.body.get("public_key") if isinstance(event.body, dict) else None
+        if event.type == "node.initialised" and isinstance(key, str):
+            return PublicKey.from_hex(key)
+        break
+    return node.key.public
+
+
+def _key_after(batch, key: PublicKey) -> PublicKey:
+    for event in batch:
+        if event.type == KEY_ROTATED:
+            key = PublicKey.from_hex(event.body["new_key"])
+    return key
 
 
 def node_status(node, *, full: bool = False) -> dict:
@@ -60,6 +82,7 @@ def node_status(node, *, full: bool = False) -> dict:
         "calendar_version": int(store.meta("calendar_version", "0")),
         "catalogue_version": int(store.meta("catalogue_version", "0") or 0),
         "database_bytes": store.database_bytes(),
+        "sync": sync_status.status_section(node),
     }
 
 
@@ -78,6 +101,8 @@ def format_status(status: dict) -> str:
                  + ("（逐条验签）" if chain["full_check"] else ""))
     lines.append(f"工作日历版本：{status['calendar_version']}；"
                  f"事项目录版本：{status['catalogue_version']}")
+    if "sync" in status:
+        lines += sync_status.format_section(status["sync"])
     return "\n".join(lines)
 
 

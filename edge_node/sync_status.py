@@ -31,6 +31,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from protocol.envelope import parse_ts
+from protocol.errors import ProtocolError
+from protocol.keys import PublicKey
 from web import security
 from web.templating import render
 
@@ -129,6 +131,20 @@ def indicator(node) -> dict:
             "hub_url": hub_url, "css": _CSS[state]}
 
 
+def _fingerprint(hex_key: str | None) -> str | None:
+    if not hex_key:
+        return None
+    try:
+        return PublicKey.from_hex(hex_key).fingerprint
+    except ProtocolError:
+        return None
+
+
+def _rounds(node) -> list[dict]:
+    getter = getattr(node.store, "recent_sync_rounds", None)
+    return [] if getter is None else getter(10)
+
+
 def details(node) -> dict:
     """Everything the /sync page shows (indicator plus the raw figures)."""
     st = _state_of(node)
@@ -146,12 +162,36 @@ def details(node) -> dict:
             "clock_offset_zh": clock_offset_zh(offset),
             "last_error_code": st.get("last_error_code"),
             "last_error_zh": st.get("last_error_zh"),
-            "hub_key_fingerprint": st.get("hub_key_fingerprint"),
-            "node_key_fingerprint": st.get("node_key_fingerprint"),
-            "key_rotation_pending": st.get("key_rotation_pending", False),
+            "hub_key_fingerprint": _fingerprint(st.get("hub_signing_key")),
+            "node_key_fingerprint": node.key.public.fingerprint,
+            "key_rotation_pending": bool(st.get("rotation")),
+            "rounds": _rounds(node),
             "enrolled": st.get("enrolled", False),
             "catalogue_version": st.get("catalogue_version"),
             "calendar_version": st.get("calendar_version")}
+
+
+def status_section(node) -> dict:
+    """The sync figures of ``edge-node status --json`` (machine-readable)."""
+    d = details(node)
+    keys = ("state", "label_zh", "waiting", "oldest_waiting_age_s", "last_ack_at",
+            "last_attempt_at", "hub_url", "hub_key_fingerprint", "clock_offset_ms",
+            "last_error_code", "last_error_zh", "key_rotation_pending", "enrolled")
+    return {k: d[k] for k in keys}
+
+
+def format_section(section: dict) -> list[str]:
+    """Lines of ``edge-node status`` for the sync section."""
+    lines = [f"同步：{section['label_zh']}"]
+    if section["hub_url"]:
+        lines.append(f"  县级平台：{section['hub_url']}（密钥指纹 "
+                     f"{section['hub_key_fingerprint'] or '—'}）")
+    lines.append(f"  最近确认：{section['last_ack_at'] or '从未'}；待同步 {section['waiting']} 条"
+                 f"（最早已等待 {duration_zh(section['oldest_waiting_age_s'])}）")
+    lines.append(f"  本机时钟：{clock_offset_zh(section['clock_offset_ms'])}")
+    if section["last_error_zh"]:
+        lines.append(f"  最近错误：{section['last_error_zh']}（{section['last_error_code']}）")
+    return lines
 
 
 def clock_offset_zh(offset_ms: int | None) -> str:

@@ -186,6 +186,35 @@ EVENT_SCHEMAS: dict[str, Field] = {
                        standard_fen=_int(0, MAX_FEE_FEN), reason=_text(500)),
     "fee.refunded": _obj(actor=ACTOR, approver=APPROVER, amount_fen=_int(1, MAX_FEE_FEN),
                          reason=_text(500)),
+    # -- information disclosure (政府信息公开; rules and code tables in protocol/disclosure.py,
+    #    which the node applies before writing). ``doc`` is the node-unique document id;
+    #    a correction is a new drafted version, reviewed, then ``disclosure.corrected``.
+    "disclosure.drafted": _obj(
+        actor=ACTOR, doc=_id(), version=_int(1, 10_000),
+        meta=_obj(title=_text(200), summary=_text(500, min_len=0),
+                  text=_text(6000, min_len=0), made_on=_date(), body_code=_id(),
+                  body_name=_text(100), doc_no=_text(50, min_len=0), topic=_text(4),
+                  genre=_text(4), grouping=_text(4), entry=_text(32, min_len=0),
+                  keywords=_list(_text(20), 10), methods=_list(_text(20), 5),
+                  scope=_text(20), time_limit=_text(100), office=_text(100),
+                  person=_text(50),
+                  attachments=_list(_obj(sha256=Field("hex64"), name=_text(120),
+                                         mime=_enum("application/pdf", "image/png",
+                                                    "image/jpeg"),
+                                         size=_int(1, 10 * 1024 * 1024)), 10))),
+    "disclosure.reviewed": _obj(actor=ACTOR, doc=_id(), version=_int(1, 10_000),
+                                outcome=_enum("pass", "fail"), opinion=_text(1000),
+                                reviewer_name=_text(100)),
+    "disclosure.published": _obj(actor=ACTOR, doc=_id(), version=_int(1, 10_000),
+                                 index_no=_text(64), published_on=_date(), due_on=_date(),
+                                 days_late=_int(0, MAX_DAYS)),
+    "disclosure.corrected": _obj(actor=ACTOR, doc=_id(), version=_int(1, 10_000),
+                                 reason=_text(500), published_on=_date(), due_on=_date(),
+                                 days_late=_int(0, MAX_DAYS)),
+    "disclosure.withdrawn": _obj(actor=ACTOR, doc=_id(), reason=_text(500),
+                                 withdrawn_on=_date()),
+    "disclosure.repealed": _obj(actor=ACTOR, doc=_id(), reason=_text(500),
+                                repealed_on=_date()),
 }
 
 

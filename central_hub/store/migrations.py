@@ -343,6 +343,141 @@ CREATE INDEX case_deadline_changes_case ON case_deadline_changes (case_no);
 CREATE TRIGGER case_deadline_changes_kept BEFORE DELETE ON case_deadline_changes
 BEGIN SELECT RAISE(ABORT, 'deadline changes are never deleted'); END;
 """),
+    # Information disclosure (central_hub/disclosure/, SQL in store/disclosure.py).
+    ("disclosure_0001", """
+CREATE TABLE disclosure_docs (
+    doc_id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body_code TEXT,
+    body_name TEXT,
+    title TEXT,
+    made_on TEXT,
+    published_on TEXT,
+    first_published_on TEXT,
+    due_on TEXT,
+    days_late INTEGER,
+    index_no TEXT,
+    doc_no TEXT,
+    topic TEXT,
+    genre TEXT,
+    grouping TEXT,
+    entry TEXT,
+    office TEXT,
+    person TEXT,
+    repealed_on TEXT,
+    withdrawn_on TEXT,
+    data TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE INDEX disclosure_docs_public ON disclosure_docs (state, published_on);
+CREATE INDEX disclosure_docs_body ON disclosure_docs (body_code, published_on);
+
+CREATE VIRTUAL TABLE disclosure_fts USING fts5(doc_id UNINDEXED, bigrams, unigrams,
+    tokenize = 'unicode61');
+
+CREATE TABLE disclosure_doc_attachments (
+    doc_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, sha256)
+) WITHOUT ROWID;
+CREATE INDEX disclosure_doc_attachments_sha ON disclosure_doc_attachments (sha256);
+
+CREATE TABLE attachment_blobs (
+    sha256 TEXT PRIMARY KEY,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received_bytes INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE disclosure_ratings (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    useful INTEGER NOT NULL CHECK (useful IN (0, 1)),
+    comment TEXT NOT NULL DEFAULT '',
+    rated_at TEXT NOT NULL
+);
+CREATE INDEX disclosure_ratings_doc ON disclosure_ratings (doc_id);
+
+CREATE TABLE disclosure_catalogue (
+    body_code TEXT NOT NULL,
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    topic TEXT,
+    genre TEXT,
+    period TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    PRIMARY KEY (body_code, code)
+);
+
+CREATE TABLE disclosure_requests (
+    request_no TEXT PRIMARY KEY,
+    body_code TEXT NOT NULL,
+    body_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    applicant_type TEXT NOT NULL,
+    applicant_name TEXT NOT NULL,
+    applicant_id_no TEXT NOT NULL DEFAULT '',
+    contact TEXT NOT NULL,
+    description TEXT NOT NULL,
+    purpose TEXT NOT NULL DEFAULT '',
+    delivery TEXT NOT NULL DEFAULT '',
+    submitted_at TEXT NOT NULL,
+    received_on TEXT NOT NULL,
+    state TEXT NOT NULL,
+    due_on TEXT,
+    replied_on TEXT,
+    reply_type TEXT,
+    reason_code TEXT,
+    data TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX disclosure_requests_body ON disclosure_requests (body_code, received_on);
+CREATE INDEX disclosure_requests_open ON disclosure_requests (state, due_on);
+
+CREATE TABLE disclosure_request_actions (
+    id INTEGER PRIMARY KEY,
+    request_no TEXT NOT NULL REFERENCES disclosure_requests(request_no),
+    type TEXT NOT NULL,
+    on_date TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX disclosure_request_actions_no ON disclosure_request_actions (request_no, id);
+CREATE TRIGGER disclosure_request_actions_kept BEFORE DELETE ON disclosure_request_actions
+BEGIN SELECT RAISE(ABORT, 'request actions are never deleted'); END;
+CREATE TRIGGER disclosure_request_actions_fixed BEFORE UPDATE ON disclosure_request_actions
+BEGIN SELECT RAISE(ABORT, 'request actions are never rewritten'); END;
+
+CREATE TABLE disclosure_appeals (
+    id INTEGER PRIMARY KEY,
+    body_code TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE INDEX disclosure_appeals_body ON disclosure_appeals (body_code, year);
+
+CREATE TABLE disclosure_report_texts (
+    body_code TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    text TEXT NOT NULL,
+    updated_by TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (body_code, year, section)
+);
+"""),
 ]
 
 

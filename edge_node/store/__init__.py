@@ -419,3 +419,53 @@ class Store:
     def checkpoint(self) -> None:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+
+    # ------------------------------------------------------------------ sync with the hub
+    # (edge_node.sync; SQL in store/sync_state.py)
+
+    def sync_state(self) -> dict[str, Any]:
+        """The sync state (pinned hub keys, clock offset, last ack, last error, ...)."""
+        from . import sync_state
+        return sync_state.read_state(self)
+
+    def save_sync_state(self, **values: Any) -> None:
+        """Set sync state fields in one transaction (None deletes a field)."""
+        from . import sync_state
+        sync_state.write_state(self, values)
+
+    def record_sync_round(self, round_: dict[str, Any]) -> None:
+        from . import sync_state
+        sync_state.record_round(self, round_)
+
+    def recent_sync_rounds(self, limit: int = 20) -> list[dict[str, Any]]:
+        from . import sync_state
+        return sync_state.recent_rounds(self, limit)
+
+    def events_from(self, first: int, limit: int = 1000) -> list[SignedEvent]:
+        """Up to ``limit`` events from seq ``first`` on (resending after a hub's gap)."""
+        from . import sync_state
+        return sync_state.events_from(self, first, limit)
+
+    def append_key_rotation(self, new_key_hex: str) -> SignedEvent:
+        """Append ``node.key_rotated`` naming ``new_key_hex``, signed by the current key.
+
+        The body is checked here (``protocol.events`` has no schema for this type yet);
+        the caller switches :attr:`key` to the new key once this commits.
+        """
+        if self.key is None or self.node_code is None:
+            raise SetupError("this store was opened without the node key",
+                             zh="未加载节点密钥，不能写入事件")
+        from protocol.chain import KEY_ROTATED
+        from protocol.keys import PublicKey
+        PublicKey.from_hex(new_key_hex)
+        with self.transaction():
+            head = self.chain_head()
+            event = sign_event(self.key, node=self.node_code, seq=head.seq + 1,
+                               prev=head.link, ts=format_ts(self.clock()), type=KEY_ROTATED,
+                               case=None, body={"new_key": new_key_hex})
+            self.conn.execute(
+                "INSERT INTO events (seq, type, case_no, canonical, signature, link, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event.seq, KEY_ROTATED, None, event.canonical, event.signature,
+                 event.link_hex, event.ts))
+        return event

@@ -77,3 +77,86 @@ def _case_deadlines(db: Database) -> None:
         due_confirmed = json_extract(data, '$.deadline.confirmed')""")
     db.execute("CREATE INDEX cases_state_due ON cases (state, due_date)")
     db.execute("CREATE INDEX cases_received ON cases (received_at)")
+
+
+@migrations(name="0004_screens_indexes")
+def _screens_indexes(db: Database) -> None:
+    # Read-only look-ups of the staff screens (edge_node/store/queries.py). Virtual
+    # generated columns cost no storage and need no change to save_case; their indexes
+    # make the work queue, the overdue filters and the search by name or ID number
+    # index range scans on 100,000 cases.
+    # ``waiting_role``: whose turn it is (the role of the flow step due next; the clerk
+    # for intake, supplements and delivery; the handler to end a special procedure).
+    db.execute("""ALTER TABLE cases ADD COLUMN waiting_role TEXT GENERATED ALWAYS AS (
+        CASE state
+          WHEN 'received' THEN 'clerk'
+          WHEN 'supplement_requested' THEN 'clerk'
+          WHEN 'completed' THEN 'clerk'
+          WHEN 'suspended' THEN 'handler'
+          WHEN 'accepted' THEN json_extract(data, '$.flow[' ||
+               json_extract(data, '$.next_step') || '].role')
+          WHEN 'decided' THEN json_extract(data, '$.flow[' ||
+               min(json_extract(data, '$.next_step'),
+                   json_array_length(data, '$.flow') - 1) || '].role')
+        END) VIRTUAL""")
+    db.execute("ALTER TABLE cases ADD COLUMN applicant_name TEXT GENERATED ALWAYS AS "
+               "(json_extract(data, '$.applicant.name')) VIRTUAL")
+    db.execute("ALTER TABLE cases ADD COLUMN applicant_id_no TEXT GENERATED ALWAYS AS "
+               "(json_extract(data, '$.applicant.id_no')) VIRTUAL")
+    # The trailing counter of the case number: "000123" finds "…-000123".
+    db.execute("ALTER TABLE cases ADD COLUMN case_counter INTEGER GENERATED ALWAYS AS "
+               "(CAST(substr(case_no, length(rtrim(case_no, '0123456789')) + 1) AS INTEGER)) "
+               "VIRTUAL")
+    # Covering for the queue's counts and its sort (no table reads but the page shown).
+    db.execute("CREATE INDEX cases_waiting ON cases "
+               "(waiting_role, state, due_date, received_at)")
+    db.execute("CREATE INDEX cases_counter ON cases (case_counter)")
+    db.execute("CREATE INDEX cases_applicant_name ON cases (applicant_name)")
+    db.execute("CREATE INDEX cases_applicant_id_no ON cases (applicant_id_no)")
+    # The previous day each member of staff opened the work queue ("newly overdue").
+    db.execute("""CREATE TABLE staff_visits (
+        user_id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        previous_day TEXT)""")
+
+
+@migrations(name="0005_sync_rounds")
+def _sync_rounds(db: Database) -> None:
+    # One row per sync round with the hub (edge_node.sync): what was sent and acknowledged,
+    # bytes on the wire, and the error that stopped it. Pruned to the most recent rounds;
+    # the sync state itself (pinned hub keys, clock offset, last ack) is in meta 'sync.*'.
+    db.execute("""CREATE TABLE sync_rounds (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        pushed INTEGER NOT NULL DEFAULT 0,
+        acked_seq INTEGER NOT NULL DEFAULT 0,
+        bytes_sent INTEGER NOT NULL DEFAULT 0,
+        bytes_received INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        message_zh TEXT)""")
+
+
+@migrations(name="0006_disclosure")
+def _disclosure(db: Database) -> None:
+    # Information disclosure (edge_node/disclosure.py; SQL in store/disclosure.py).
+    # ``data`` is protocol.disclosure.apply_document_event's projection (JSON).
+    db.execute("""CREATE TABLE disclosure_docs (
+        doc_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        title TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        data TEXT NOT NULL)""")
+    db.execute("CREATE INDEX disclosure_docs_updated ON disclosure_docs (updated_at)")
+    # Attachments, content-addressed: the file is DATA_DIR/attachments/ab/abcdef... (its
+    # sha256). ``complete`` = 1 when every byte is on disk (a later chunked transport may
+    # register a row first and fill the file in).
+    db.execute("""CREATE TABLE disclosure_attachments (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        stored_at TEXT NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 1)""")

@@ -1,0 +1,690 @@
+"""Sync with the county hub: enrolment, push, pull, key rotation, the background service.
+
+:meth:`SyncClient.sync_once` is the unit of work (after litestream's ``Sync()``):
+
+1. **Push.** Unacknowledged events, from ``acked_seq + 1``, in batches bounded in events
+   and bytes (``protocol.batch.split_batches``), compressed (``encode_batch``), each a
+   signed ``POST /sync/v1/push?head=N``. Events become acknowledged only from an ack that
+   verifies with the pinned hub key, via ``Store.mark_acked`` (which also checks the
+   hub's link hash against ours). The log is never deleted. A ``chain_gap`` refusal
+   carries a signed ack: the node resends from its ``acked_seq + 1``.
+2. **Pull.** The signed manifest; each configuration whose digest differs from the one
+   applied is fetched, verified (``verify_config``) and applied in one transaction with
+   its event: the catalogue (``catalogue.applied``) and the calendar (``calendar.applied``
+   and the recomputed deadlines). Events the pull wrote are pushed in the same round.
+3. **Status.** A round that had nothing to push asks ``/sync/v1/status?head=N``, so the
+   hub's fleet page sees the node and the node learns its standing and hub time.
+
+Each round updates the sync state (``Store.save_sync_state``) and appends a row to
+``sync_rounds``; the header indicator and the /sync page read only those.
+
+:class:`SyncService` is the thin shell ``edge-node serve`` runs: a ``schedule.Scheduler``
+instance in a background thread with its *own* node (own SQLite connection), calling
+``sync_once`` every ``sync_interval`` seconds, with capped exponential back-off and
+jitter while rounds fail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import schedule
+
+from protocol.ack import Ack, verify_ack
+from protocol.batch import encode_batch, split_batches
+from protocol.calendar import Calendar
+from protocol.catalogue import validate_catalogue
+from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, verify_config, \
+    verify_manifest
+from protocol.document import verify_document
+from protocol.envelope import format_ts
+from protocol.errors import ProtocolError
+from protocol.keys import PrivateKey, PublicKey, load_private_key, save_private_key
+from protocol.request_auth import sign_enrolment
+
+from . import catalogue as node_catalogue
+from . import deadlines
+from .config import NODE_FILE
+from .errors import NodeError, SetupError, ValidationError
+from .hub_link import REFUSAL_ZH, HubLink, HubRefused, HubUnreachable, HubUntrusted, \
+    NotEnrolled, SyncError
+
+log = logging.getLogger(__name__)
+
+BATCH_CONTENT_TYPE = "application/x-township-batch"
+OLD_KEY_FILE = "node-old.key"
+NEXT_KEY_FILE = "node-next.key"
+SERVE_LOCK_FILE = "serve.lock"
+
+#: Default batch bounds: about 250 events of ~1 KB compress to ~40 KB, five seconds at
+#: 64 kbit/s, so a lost connection costs little and an ack comes often.
+MAX_BATCH_EVENTS = 250
+MAX_BATCH_RAW_BYTES = 256 * 1024
+#: Give up a round after this many chain_gap resends without progress.
+MAX_GAP_RESENDS = 3
+
+PULLED_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR)
+
+
+def default_http(timeout: float = 60.0):
+    """The HTTP client a node uses when none is injected."""
+    import httpx
+    # keep-alive shorter than uvicorn's 5 s, so an idle connection is not reused as the hub
+    # closes it
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False,
+                        trust_env=False, limits=httpx.Limits(keepalive_expiry=4.0))
+
+
+@dataclass
+class RoundReport:
+    """What one :meth:`SyncClient.sync_once` did."""
+
+    pushed: int = 0              # events newly acknowledged in this round
+    batches: int = 0
+    acked_seq: int = 0
+    head_seq: int = 0
+    applied: list[str] = field(default_factory=list)   # configuration kinds applied
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    requests: int = 0
+    gap_resends: int = 0
+    error: SyncError | None = None
+
+    @property
+    def waiting(self) -> int:
+        return self.head_seq - self.acked_seq
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and self.waiting == 0
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class SyncClient:
+    """Sync ``node`` with its hub over ``http`` (inject a client in tests; see module docs)."""
+
+    def __init__(self, node, http=None, *, hub_url: str | None = None,
+                 max_batch_events: int = MAX_BATCH_EVENTS,
+                 max_batch_bytes: int = MAX_BATCH_RAW_BYTES,
+                 request_timeout: float | None = None) -> None:
+        self.node = node
+        self._owns_http = http is None
+        self.http = http if http is not None else default_http()
+        self.link = HubLink(node, self.http, hub_url=hub_url)
+        self.max_batch_events = max_batch_events
+        self.max_batch_bytes = max_batch_bytes
+        self.request_timeout = request_timeout
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    @property
+    def store(self):
+        return self.node.store
+
+    # ------------------------------------------------------------------ enrolment
+
+    def enroll(self, hub_url: str, token: str, *,
+               expect_fingerprint: str | None = None) -> dict:
+        """Register this node's key with the hub (proof of possession) and pin its keys.
+
+        Returns ``{"hub_name", "fingerprint", "hub_url"}``. Refuses to re-pin a node
+        already enrolled with another hub key.
+        """
+        hub_url = hub_url.rstrip("/")
+        if not hub_url.startswith(("http://", "https://")):
+            raise ValidationError("hub", "url", "县级平台地址须以 http:// 或 https:// 开头")
+        token = token.strip()
+        self.link.hub_url = hub_url
+        key = self._request_key()
+        body = {"token": token, "public_key": key.public.hex,
+                "proof": sign_enrolment(key, token)}
+        import json
+        answer = self.link.request("POST", "/sync/v1/enroll",
+                                   json.dumps(body).encode("utf-8"),
+                                   content_type="application/json", signed=False,
+                                   check_key=False)
+        data = answer.data
+        try:
+            hub = data["hub"]
+            signing = PublicKey.from_hex(hub["signing_key"])
+            encryption = hub["encryption_key"]
+            statement = verify_document(data["statement"], signing, kind="hub.enrolment")
+        except (KeyError, TypeError, ProtocolError) as exc:
+            raise HubUntrusted(f"the hub's enrolment answer does not verify: {exc}",
+                               zh="县级平台的接入答复无法验证，未接入",
+                               code="enrolment_invalid") from None
+        sbody = statement.body
+        if data.get("node") != self.node.code or sbody.get("node") != self.node.code:
+            raise HubRefused(
+                f"the token was issued for node {data.get('node')}, not {self.node.code}",
+                zh=f"此令牌是为节点 {data.get('node')} 签发的，与本节点编码 "
+                   f"{self.node.code} 不符，请向县级管理员核对", code="enroll_node_mismatch")
+        if sbody.get("node_key") != key.public.hex or sbody.get("signing_key") != signing.hex:
+            raise HubUntrusted("the enrolment statement names other keys",
+                               zh="县级平台的接入答复与本节点密钥不符，未接入",
+                               code="enrolment_invalid")
+        if expect_fingerprint and _norm_fp(expect_fingerprint) != _norm_fp(signing.fingerprint):
+            raise HubUntrusted(
+                f"hub key fingerprint {signing.fingerprint} differs from the expected one",
+                zh=f"县级平台密钥指纹 {signing.fingerprint} 与预期不符，未接入（可能连到了假冒的平台）",
+                code="hub_fingerprint_mismatch")
+        state = self.store.sync_state()
+        pinned = state.get("hub_signing_key")
+        if pinned and pinned != signing.hex:
+            raise SetupError("this node is already enrolled with another hub key",
+                             zh="本节点已接入另一个县级平台（密钥不同），不能重复接入")
+        self.store.save_sync_state(
+            hub_url=hub_url, hub_name=str(hub.get("name") or ""), hub_signing_key=signing.hex,
+            hub_encryption_key=encryption, enrolled_at=format_ts(self.node.now()),
+            status="active", initial_key=state.get("initial_key") or _initial_key(self.node),
+            last_error_code=None, last_error_zh=None, last_error_network=None)
+        self.link.save_offset(force=True)
+        _write_hub_url(self.node.config.data_dir, hub_url)
+        log.info("enrolled with hub %s (%s)", hub_url, signing.fingerprint)
+        return {"hub_name": hub.get("name"), "fingerprint": signing.fingerprint,
+                "hub_url": hub_url}
+
+    # ------------------------------------------------------------------ the round
+
+    def sync_once(self) -> RoundReport:
+        """One round: push, pull, push what the pull wrote (or report status).
+
+        Records the outcome in the sync state and ``sync_rounds``; raises the SyncError
+        that stopped the round (after recording it), else returns the report.
+        """
+        report = RoundReport()
+        started = format_ts(self.node.now())
+        traffic_before = (self.link.traffic.sent, self.link.traffic.received,
+                          self.link.traffic.requests)
+        self.store.save_sync_state(last_attempt_at=started)
+        try:
+            self.link.pinned_key()
+            self.push(report)
+            self.pull(report)
+            if report.applied:
+                self.push(report)
+            if report.batches == 0:
+                self.report_status()
+        except SyncError as exc:
+            report.error = exc
+        except NodeError as exc:   # e.g. an ack beyond our log, a link mismatch
+            report.error = SyncError(str(exc), zh=exc.zh, code=getattr(exc, "code", None)
+                                     or "ack_mismatch")
+        finally:
+            self._finish(report, started, traffic_before)
+        if report.error is not None:
+            raise report.error
+        return report
+
+    def _finish(self, report: RoundReport, started: str, before: tuple[int, int, int]) -> None:
+        store = self.store
+        report.acked_seq = store.acked_seq()
+        report.head_seq = store.chain_head().seq
+        t = self.link.traffic
+        report.bytes_sent = t.sent - before[0]
+        report.bytes_received = t.received - before[1]
+        report.requests = t.requests - before[2]
+        self.link.save_offset()
+        now = format_ts(self.node.now())
+        err = report.error
+        values: dict[str, Any] = {}
+        if err is None:
+            values.update(last_success_at=now, last_error_code=None, last_error_zh=None,
+                          last_error_network=None)
+        else:
+            values.update(last_error_code=err.code, last_error_zh=err.zh,
+                          last_error_network=err.network)
+            if err.code in ("node_revoked", "node_quarantined"):
+                values["status"] = err.code.removeprefix("node_")
+                values["status_message"] = err.zh
+            elif err.code == "chain_fork":
+                values["status"] = "quarantined"
+        try:
+            store.save_sync_state(**values)
+            store.record_sync_round({
+                "started_at": started, "finished_at": now,
+                "outcome": "ok" if err is None else err.code, "pushed": report.pushed,
+                "acked_seq": report.acked_seq, "bytes_sent": report.bytes_sent,
+                "bytes_received": report.bytes_received,
+                "error_code": None if err is None else err.code,
+                "message_zh": None if err is None else err.zh})
+        except Exception:   # recording must never hide the round's own outcome
+            log.exception("could not record the sync round")
+        if err is None:
+            log.info("sync round: %d events acknowledged (acked %d of %d), applied %s",
+                     report.pushed, report.acked_seq, report.head_seq, report.applied or "-")
+        else:
+            log.info("sync round stopped: %s (%s)", err, err.code)
+
+    # ------------------------------------------------------------------ push
+
+    def push(self, report: RoundReport | None = None) -> RoundReport:
+        """Send every unacknowledged event; see the module docs."""
+        report = report if report is not None else RoundReport()
+        store = self.store
+        start = store.acked_seq() + 1
+        stalls = 0
+        while True:
+            events = store.events_from(start, self.max_batch_events)
+            if not events:
+                break
+            batch = next(split_batches(events, self.max_batch_events, self.max_batch_bytes))
+            body = encode_batch(batch)
+            head = store.chain_head().seq
+            try:
+                answer = self.link.request("POST", f"/sync/v1/push?head={head}", body,
+                                           content_type=BATCH_CONTENT_TYPE,
+                                           key=self._request_key(),
+                                           timeout=self.request_timeout)
+                ack = self._ack(answer.data)
+            except HubRefused as exc:
+                wire = exc.body.get("ack") if exc.code == "chain_gap" else None
+                if wire is None:
+                    raise
+                ack = self._ack(wire)
+                report.gap_resends += 1
+                if report.gap_resends > MAX_GAP_RESENDS:
+                    raise
+                log.info("hub reports a gap: resending from %d", ack.acked_seq + 1)
+            report.batches += 1
+            newly = self._apply_ack(ack)
+            report.pushed += newly
+            if ack.error and ack.acked_seq < batch[-1].seq:
+                code = ack.error.get("code") if isinstance(ack.error, dict) else None
+                raise HubRefused(f"push stopped at seq {ack.acked_seq + 1}: {ack.error}",
+                                 zh=REFUSAL_ZH.get(code or "", "县级平台只接收了部分事件"),
+                                 code=code or "push_incomplete", body={"ack": ack.to_body()})
+            next_start = ack.acked_seq + 1
+            stalls = stalls + 1 if next_start <= start and newly == 0 else 0
+            if stalls > MAX_GAP_RESENDS:
+                raise HubRefused("the hub acknowledges nothing new",
+                                 zh="县级平台没有确认新的事件，稍后重试", code="push_stalled")
+            start = next_start
+        return report
+
+    def _ack(self, wire: Any) -> Ack:
+        return self.link.verified(lambda w, key: verify_ack(w, key, self.node.code), wire)
+
+    def _apply_ack(self, ack: Ack) -> int:
+        """Mark events acknowledged from a verified ack; finish a key rotation it covers."""
+        store = self.store
+        newly = 0
+        if ack.acked_seq > 0:
+            try:
+                newly = store.mark_acked(ack.acked_seq, ack.acked_link)
+            except NodeError as exc:
+                raise SyncError(str(exc), zh=exc.zh + "，已停止同步，请联系县级管理员",
+                                code="ack_mismatch") from None
+        state = store.sync_state()
+        values: dict[str, Any] = {"last_ack_at": format_ts(self.node.now())}
+        if state.get("status") != "active":
+            values.update(status="active", status_message=None)
+        store.save_sync_state(**values)
+        rotation = state.get("rotation")
+        if rotation and store.acked_seq() >= rotation["seq"]:
+            finish_acknowledged_rotation(self.node)
+        return newly
+
+    def _request_key(self) -> PrivateKey:
+        """The key requests are signed with: the old one until the hub acked a rotation."""
+        rotation = self.store.sync_state().get("rotation")
+        if rotation and self.store.acked_seq() < rotation["seq"]:
+            path = Path(self.node.config.data_dir) / OLD_KEY_FILE
+            if path.exists():
+                return load_private_key(path)
+        return self.node.key
+
+    # ------------------------------------------------------------------ pull
+
+    def pull(self, report: RoundReport | None = None) -> RoundReport:
+        """Fetch the manifest; apply each configuration whose digest changed."""
+        report = report if report is not None else RoundReport()
+        answer = self.link.request("GET", "/sync/v1/manifest", key=self._request_key())
+        manifest = self.link.verified(verify_manifest, answer.data)
+        applied = dict(self.store.sync_state().get("config_versions") or {})
+        for kind in PULLED_KINDS:
+            entry = manifest.get(kind)
+            if entry is None or (applied.get(kind) or {}).get("digest") == entry.digest:
+                continue
+            answer = self.link.request("GET", f"/sync/v1/config/{kind}?version={entry.version}",
+                                       key=self._request_key())
+            doc = self.link.verified(
+                lambda w, key, k=kind, e=entry: verify_config(w, key, k, version=e.version,
+                                                              digest=e.digest), answer.data)
+            self._apply_config(doc, applied)
+            report.applied.append(kind)
+        return report
+
+    def _apply_config(self, doc, applied: dict) -> None:
+        node, store = self.node, self.store
+        updated = {**applied, doc.kind: {"version": doc.version, "digest": doc.digest}}
+        source = f"hub:{doc.kind}:{doc.version}"
+        try:
+            with store.transaction():
+                if doc.kind == CONFIG_CATALOGUE:
+                    node_catalogue.apply_catalogue(node, validate_catalogue(doc.content),
+                                                   source=source)
+                elif doc.kind == CONFIG_CALENDAR:
+                    calendar = Calendar.from_document(doc.content)
+                    current = int(store.meta("calendar_version", "0") or 0)
+                    if calendar.version >= current:
+                        deadlines.apply_calendar(node, calendar, source=source)
+                    else:
+                        log.info("hub calendar %d is older than ours (%d): kept ours",
+                                 calendar.version, current)
+                store.save_sync_state(config_versions=updated)
+        except (ProtocolError, ValidationError) as exc:
+            raise HubRefused(f"{doc.kind} version {doc.version} cannot be applied: {exc}",
+                             zh=f"县级平台下发的{'事项目录' if doc.kind == CONFIG_CATALOGUE else '工作日历'}"
+                                f"（版本 {doc.version}）内容有误，未应用，请联系县级管理员",
+                             code="config_invalid") from None
+        applied.update(updated)
+        log.info("applied %s version %d", doc.kind, doc.version)
+
+    # ------------------------------------------------------------------ status
+
+    def report_status(self) -> dict:
+        head = self.store.chain_head().seq
+        answer = self.link.request("GET", f"/sync/v1/status?head={head}",
+                                   key=self._request_key())
+        data = answer.data
+        status = data.get("status") if isinstance(data, dict) else None
+        if status in ("active", "quarantined", "revoked"):
+            self.store.save_sync_state(status=status, status_message=data.get("message"))
+        return data
+
+    # ------------------------------------------------------------------ until done
+
+    def sync_until_acknowledged(self, *, max_rounds: int = 1000, retries: int = 3,
+                                sleep: Callable[[float], None] = time.sleep,
+                                on_round: Callable[[RoundReport], None] | None = None
+                                ) -> RoundReport:
+        """Rounds until every event is acknowledged; transient failures are retried
+        ``retries`` times with back-off, any other error raises."""
+        failures = 0
+        report = RoundReport()
+        for _ in range(max_rounds):
+            try:
+                report = self.sync_once()
+                failures = 0
+            except SyncError as exc:
+                if not exc.network or failures >= retries:
+                    raise
+                failures += 1
+                sleep(min(30.0, 0.5 * 2 ** failures))
+                continue
+            if on_round is not None:
+                on_round(report)
+            if report.complete:
+                return report
+        return report
+
+
+def _norm_fp(text: str) -> str:
+    return text.replace("-", "").replace(" ", "").lower()
+
+
+def _initial_key(node) -> str:
+    """The key the node's log starts with (the signer of event 1)."""
+    for event in node.store.iter_events():
+        if event.type == "node.initialised" and isinstance(event.body, dict):
+            return str(event.body.get("public_key"))
+        break
+    return node.key.public.hex
+
+
+def _write_hub_url(data_dir: Path, hub_url: str) -> None:
+    """Record the hub URL in node.json's settings too (atomic replace)."""
+    import json
+    path = Path(data_dir) / NODE_FILE
+    info = json.loads(path.read_text("utf-8"))
+    info.setdefault("settings", {})["hub_url"] = hub_url
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- key rotation
+
+
+def _serve_lock(data_dir: str | os.PathLike):
+    return open(Path(data_dir) / SERVE_LOCK_FILE, "a+")
+
+
+def hold_serve_lock(data_dir: str | os.PathLike):
+    """Take the data directory's serve lock (``edge-node serve``); returns the open file
+    (keep it open while serving). Raises SetupError when another server holds it."""
+    handle = _serve_lock(data_dir)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise SetupError(f"another edge-node serve is running on {data_dir}",
+                         zh="此数据目录已有一个 edge-node serve 在运行") from None
+    return handle
+
+
+def rotate_key(node) -> dict:
+    """Rotate the node's key: a ``node.key_rotated`` event signed by the old key names the
+    new one; later events are signed by the new key, while requests stay signed with the
+    old key until the hub acknowledges the event (docs/sync.md, "Node key rotation").
+
+    Crash-safe: the new key is written to node-next.key and the old one copied to
+    node-old.key before the event commits; node.key is replaced after. A crash in between
+    is finished by :func:`recover_key_rotation`.
+    """
+    data_dir = Path(node.config.data_dir)
+    state = node.store.sync_state()
+    if not state.get("hub_signing_key"):
+        raise SetupError("enrol before rotating the key",
+                         zh="请先接入县级平台（edge-node enroll），再更换节点密钥")
+    if state.get("rotation"):
+        raise SetupError("a key rotation is waiting for the hub's acknowledgement",
+                         zh="上一次更换的密钥尚未得到县级平台确认，请先同步（edge-node sync）")
+    lock = _serve_lock(data_dir)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SetupError("stop edge-node serve before rotating the key",
+                             zh="请先停止 edge-node serve，再更换节点密钥") from None
+        recover_key_rotation(node)
+        old = node.key
+        new = PrivateKey.generate()
+        for name in (NEXT_KEY_FILE, OLD_KEY_FILE):
+            (data_dir / name).unlink(missing_ok=True)
+        save_private_key(new, data_dir / NEXT_KEY_FILE)
+        save_private_key(old, data_dir / OLD_KEY_FILE)
+        with node.store.transaction():
+            event = node.store.append_key_rotation(new.public.hex)
+            node.store.save_sync_state(rotation={"seq": event.seq, "new_key": new.public.hex,
+                                                 "old_key": old.public.hex})
+        _fsync_dir(data_dir)
+        os.replace(data_dir / NEXT_KEY_FILE, data_dir / "node.key")
+        _fsync_dir(data_dir)
+        node.key = new
+        node.store.key = new
+    finally:
+        lock.close()
+    log.info("node key rotated at seq %d: %s -> %s", event.seq, old.public.fingerprint,
+             new.public.fingerprint)
+    return {"seq": event.seq, "old": old.public.fingerprint, "new": new.public.fingerprint}
+
+
+def recover_key_rotation(node) -> None:
+    """Finish or undo a key rotation a crash interrupted (idempotent; cheap when none)."""
+    data_dir = Path(node.config.data_dir)
+    next_path, old_path = data_dir / NEXT_KEY_FILE, data_dir / OLD_KEY_FILE
+    rotation = node.store.sync_state().get("rotation")
+    if next_path.exists():
+        pending = load_private_key(next_path)
+        if rotation and rotation["new_key"] == pending.public.hex:
+            os.replace(next_path, data_dir / "node.key")     # committed: finish
+            _fsync_dir(data_dir)
+            node.key = pending
+            node.store.key = pending
+            log.warning("finished an interrupted key rotation")
+        else:
+            next_path.unlink()                               # never committed: undo
+            if not rotation:
+                old_path.unlink(missing_ok=True)
+    elif not rotation and old_path.exists():
+        old_path.unlink()
+
+
+def finish_acknowledged_rotation(node) -> None:
+    """The hub acknowledged the rotation event: drop the old key."""
+    (Path(node.config.data_dir) / OLD_KEY_FILE).unlink(missing_ok=True)
+    node.store.save_sync_state(rotation=None)
+    log.info("the hub acknowledged the key rotation; the old key is deleted")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class SyncService:
+    """Background sync for ``edge-node serve`` (see module docs).
+
+    ``run_now(wait)`` asks for a round at once and waits up to ``wait`` seconds for it
+    (the /sync page's button). The thread opens its own node with ``open_node(config)``.
+    """
+
+    def __init__(self, config, *, http_factory: Callable[[], Any] | None = None,
+                 interval: float | None = None, backoff_base: float = 5.0,
+                 backoff_cap: float = 600.0, rng: Callable[[], float] = random.random,
+                 client_options: dict | None = None) -> None:
+        self.config = config
+        self.http_factory = http_factory or default_http
+        self.interval = max(1.0, float(interval or config.sync_interval))
+        self.backoff_base = backoff_base
+        self.backoff_cap = max(backoff_cap, self.interval)
+        self.rng = rng
+        self.client_options = client_options or {}
+        self.failures = 0
+        self.rounds = 0
+        self.last_report: RoundReport | None = None
+        self.last_error: SyncError | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # -- control
+
+    def start(self) -> "SyncService":
+        self._thread = threading.Thread(target=self._main, name="edge-node-sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_now(self, wait: float = 0.0) -> bool:
+        """Trigger a round; True when one finished within ``wait`` seconds."""
+        with self._done:
+            target = self.rounds + 1
+        self._wake.set()
+        deadline = time.monotonic() + wait
+        with self._done:
+            while self.rounds < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(left)
+        return True
+
+    def next_delay(self) -> float:
+        """Seconds until the next round: the interval, or capped exponential back-off
+        with jitter (50-100 %) after failures."""
+        if self.failures == 0:
+            return self.interval
+        raw = min(self.backoff_cap, self.backoff_base * 2 ** (self.failures - 1))
+        if self.last_error is not None and not self.last_error.network:
+            raw = max(raw, min(self.backoff_cap, 60.0))   # refusals: no hammering
+        return max(1.0, raw * (0.5 + 0.5 * self.rng()))
+
+    # -- the thread
+
+    def _main(self) -> None:
+        from .node import open_node
+        try:
+            node = open_node(self.config)
+        except Exception:
+            log.exception("sync service cannot open the node")
+            return
+        http = self.http_factory()
+        client = SyncClient(node, http, **self.client_options)
+        scheduler = schedule.Scheduler()
+        try:
+            recover_key_rotation(node)
+            self._round(client)
+            while not self._stop.is_set():
+                if not scheduler.jobs:   # each job is one round; the next gets a new delay
+                    scheduler.every(self.next_delay()).seconds.do(self._scheduled, client)
+                idle = scheduler.idle_seconds or 0.0
+                if self._wake.wait(timeout=min(max(idle, 0.05), 1.0)):
+                    self._wake.clear()
+                    if self._stop.is_set():
+                        break
+                    scheduler.clear()
+                    self._round(client)
+                else:
+                    scheduler.run_pending()
+        finally:
+            scheduler.clear()
+            try:
+                http.close()
+            finally:
+                node.close()
+
+    def _scheduled(self, client: SyncClient):
+        self._round(client)
+        return schedule.CancelJob
+
+    def _round(self, client: SyncClient) -> None:
+        """One round: call sync_once; log and count failures (they lengthen the delay)."""
+        try:
+            self.last_report = client.sync_once()
+            self.failures = 0
+            self.last_error = None
+        except SyncError as exc:
+            self.failures += 1
+            self.last_error = exc
+            log.warning("sync round stopped: %s (%s); next attempt in about %.0f s "
+                        "(failure %d)", exc, exc.code, self.next_delay(), self.failures)
+        except Exception:     # a bug must not kill the thread: log it and back off
+            log.exception("sync round failed")
+            self.failures += 1
+            self.last_error = None
+        finally:
+            with self._done:
+                self.rounds += 1
+                self._done.notify_all()
+
+
+__all__ = ["RoundReport", "SyncClient", "SyncService", "SyncError", "HubRefused",
+           "HubUnreachable", "HubUntrusted", "NotEnrolled", "hold_serve_lock",
+           "recover_key_rotation", "rotate_key"]

@@ -1,0 +1,30 @@
+"""The node's screens, one small module per concern.
+
+| module | routes |
+|---|---|
+| ``auth`` | ``GET/POST /login``, ``POST /logout`` |
+| ``queue`` | ``GET /`` (my work queue; htmx: the table alone) |
+| ``intake`` | ``GET/POST /intake``, ``GET /intake/items`` (item search), ``POST /intake/check`` (inline validation) |
+| ``cases`` | ``GET /cases/{no}``, ``POST /cases/{no}/act/{action}`` |
+| ``search`` | ``GET /search`` |
+| ``receipts`` | ``GET /cases/{no}/print/{kind}`` (受理通知书, 补正告知书, 不予受理决定书, 办结通知) |
+| ``admin`` | ``GET/POST /admin/users``, ``POST /admin/users/{id}/active``, ``POST /admin/users/{id}/password`` |
+| ``selfservice`` | ``GET /kiosk``, ``GET /kiosk/items/{code}``, ``GET/POST /kiosk/status`` (no login) |
+| ``api`` | ``GET /health``, ``POST /api/login``, ``POST /api/logout``, ``POST /api/cases``, ``GET /api/cases/{no}`` |
+
+Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from . import admin, api, auth, cases, intake, queue, receipts, search, selfservice
+from .common import Ui
+
+
+def build_routes(ui: Ui) -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api):
+        out += module.routes(ui)
+    return out

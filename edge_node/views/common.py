@@ -1,0 +1,259 @@
+"""What every screen module shares: the :class:`Ui` context, sign-in and role checks,
+form reading with CSRF and field bounds, and page rendering with the staff header.
+
+Roles (``protocol.events.ROLES``) and what they may open:
+
+* ``STAFF_ROLES`` (clerk, handler, reviewer, approver, head, supervisor): work queue,
+  case detail, search, receipts;
+* ``WORK_ROLES`` (all of them but the supervisor): the actions on a case that their role
+  may take in its state (the supervisor is read-only: no action buttons, POSTs 403);
+* the clerk alone: intake;
+* ``admin``: the accounts page only (it sees no resident's data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Mapping
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from protocol.calendar import add_working_days, shanghai_date
+from protocol.lifecycle import ROLE_LABELS
+from web import security
+from web.errors import ValidationErrors
+from web.templating import render
+
+from .. import sync_status
+from ..config import NodeConfig
+from ..errors import NotSignedIn, PermissionDenied
+from ..node import Node
+
+STAFF_ROLES = ("clerk", "handler", "reviewer", "approver", "head", "supervisor")
+WORK_ROLES = ("clerk", "handler", "reviewer", "approver", "head")
+ROLE_ORDER = ("clerk", "handler", "reviewer", "approver", "head", "supervisor", "admin")
+NEAR_WORKING_DAYS = 2
+"""A case due within this many working days (today included) is "nearing" its deadline."""
+
+MAX_FORM_FIELDS = 200
+MAX_FIELD_CHARS = 4000
+"""Any single form value longer than this is refused before any domain check (422)."""
+MAX_PART_BYTES = 64 * 1024
+"""A value over this many bytes is refused by the form parser itself (400)."""
+
+
+@dataclass
+class Ui:
+    """Everything the screens need, built once by ``create_app`` (no module state)."""
+
+    node: Node
+    config: NodeConfig
+    templates: Jinja2Templates
+    login_throttle: security.LoginThrottle
+    lookup_limiter: security.RateLimiter
+    lookup_throttle: security.LoginThrottle
+    extras: dict = field(default_factory=dict)
+
+    def today(self) -> dt.date:
+        return shanghai_date(self.node.now())
+
+
+# --------------------------------------------------------------------------- users
+
+
+def signed_in_user(ui: Ui, request: Request) -> dict | None:
+    """The active user of the session, else None (cached on the request)."""
+    if "session" not in request.scope:
+        return None
+    if "staff_user" in request.scope:
+        return request.scope["staff_user"]
+    uid = request.session.get("user")
+    user = ui.node.store.user(uid) if isinstance(uid, str) else None
+    if user is not None and not user["active"]:
+        user = None
+    request.scope["staff_user"] = user
+    return user
+
+
+def require_user(ui: Ui, request: Request, roles: Iterable[str] | None = None) -> dict:
+    """The signed-in user holding one of ``roles`` (None: any role); else NotSignedIn
+    (the app sends a browser to the login page) or PermissionDenied (403)."""
+    user = signed_in_user(ui, request)
+    if user is None:
+        raise NotSignedIn("not signed in", zh="请先登录")
+    if roles is not None and not set(user["roles"]) & set(roles):
+        raise PermissionDenied(f"user {user['username']} lacks the role for {request.url.path}",
+                               zh="您的岗位无权使用此页面")
+    return user
+
+
+def role_labels(roles: Iterable[str]) -> str:
+    return "、".join(ROLE_LABELS.get(r, r) for r in roles)
+
+
+def home_for(user: Mapping) -> str:
+    """Where a user lands after signing in."""
+    if set(user["roles"]) & set(STAFF_ROLES):
+        return "/"
+    return "/admin/users"
+
+
+# --------------------------------------------------------------------------- forms
+
+
+class FormError(Exception):
+    """A form that cannot be read at all (a file where text was expected)."""
+
+
+async def read_form(request: Request, *, csrf: bool = True) -> FormData:
+    """The submitted form (no files), after the CSRF check."""
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS,
+                              max_part_size=MAX_PART_BYTES)
+    if csrf:
+        security.check_csrf(request, form)
+    return form
+
+
+def text(form: FormData | Mapping, name: str, errors: ValidationErrors | None = None, *,
+         label: str = "", max_len: int = MAX_FIELD_CHARS, required: bool = False) -> str:
+    """One text value, stripped; a field error (not an exception) when it breaks a bound."""
+    value = form.get(name)
+    if isinstance(value, UploadFile):
+        value = None
+        if errors is not None:
+            errors.add(name, f"{label or '该项'}须为文字")
+        return ""
+    value = (value or "").strip()
+    if errors is not None:
+        if len(value) > max_len:
+            errors.add(name, f"{label or '该项'}不能超过 {max_len} 个字")
+            return ""
+        if required and not value:
+            errors.add(name, f"请填写{label or '该项'}")
+    return value
+
+
+def choice(form, name: str, options: Iterable[str], errors: ValidationErrors, *,
+           label: str, default: str | None = None) -> str:
+    value = text(form, name, errors, label=label, max_len=100) or (default or "")
+    if value not in options:
+        errors.add(name, f"请选择有效的{label}")
+        return ""
+    return value
+
+
+def all_texts(form, name: str, errors: ValidationErrors, *, label: str,
+              max_len: int = 100, max_count: int = 100) -> list[str]:
+    values = form.getlist(name) if hasattr(form, "getlist") else list(form.get(name) or [])
+    out = []
+    for v in values:
+        if not isinstance(v, str) or len(v) > max_len:
+            errors.add(name, f"{label}格式不正确")
+            return []
+        out.append(v.strip())
+    if len(out) > max_count:
+        errors.add(name, f"{label}过多")
+        return []
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+class StaffContext:
+    """Lazily computed header context (the user, their roles, the sync indicator)."""
+
+    def __init__(self, ui: Ui, request: Request) -> None:
+        self._ui, self._request = ui, request
+
+    @cached_property
+    def user(self) -> dict | None:
+        return signed_in_user(self._ui, self._request)
+
+    @cached_property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.user["roles"]) if self.user else frozenset()
+
+    @cached_property
+    def sync(self) -> dict:
+        return sync_status.indicator(self._ui.node)
+
+    @property
+    def role_text(self) -> str:
+        return role_labels(r for r in ROLE_ORDER if r in self.roles)
+
+    def can(self, what: str) -> bool:
+        roles = self.roles
+        return {"cases": bool(roles & set(STAFF_ROLES)), "intake": "clerk" in roles,
+                "admin": "admin" in roles, "act": bool(roles & set(WORK_ROLES))}[what]
+
+
+def staff_context_processor(ui: Ui):
+    def processor(request: Request) -> dict[str, Any]:
+        if "staff_ctx" not in request.scope:
+            request.scope["staff_ctx"] = StaffContext(ui, request)
+        return {"staff": request.scope["staff_ctx"], "node_name": ui.config.name,
+                "node_code": ui.config.code}
+    return processor
+
+
+def page(ui: Ui, request: Request, template: str, context: Mapping[str, Any] | None = None,
+         *, partial: str | None = None, status_code: int = 200) -> Response:
+    """Render a page (or, for htmx, its partial)."""
+    return render(ui.templates, request, template, partial or template, dict(context or {}),
+                  status_code=status_code)
+
+
+def redirect(request: Request, url: str) -> Response:
+    """303 to ``url``; an htmx request gets ``HX-Redirect`` so the whole page changes."""
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def queue_window(ui: Ui, previous_visit: dt.date | None = None):
+    """The dates that split the work queue (see docs/edge-screens.md, "newly overdue")."""
+    from ..store.queries import QueueWindow
+
+    calendar = ui.node.store.calendar()
+    today = ui.today()
+    near_until = add_working_days(calendar, today, NEAR_WORKING_DAYS - 1) or today
+    # The last working day before today.
+    prev_wd = today - dt.timedelta(days=1)
+    for _ in range(40):
+        if calendar.is_working_day(prev_wd):
+            break
+        prev_wd -= dt.timedelta(days=1)
+    # A case becomes overdue on the day after its due date. It is "newly" overdue when
+    # that day is on or after the last working day, or after the user's previous visit.
+    newly_from = prev_wd - dt.timedelta(days=1)
+    if previous_visit is not None:
+        newly_from = min(newly_from, previous_visit)
+    return QueueWindow(today=today, near_until=near_until, newly_from=newly_from)
+
+
+def deadline_marks(ui: Ui, state: Mapping, window) -> dict:
+    """Remaining working days and the marks a row shows: near / overdue / newly."""
+    from protocol.calendar import remaining_working_days
+    from protocol.lifecycle import CLOCK_STATES
+
+    deadline = state.get("deadline") or {}
+    due = deadline.get("due")
+    if state["state"] not in CLOCK_STATES or not due:
+        return {"remaining": None, "due": due, "mark": None,
+                "paused": state["state"] == "suspended"}
+    due_day = dt.date.fromisoformat(due)
+    remaining = remaining_working_days(ui.node.store.calendar(), window.today, due_day)
+    if due_day < window.today:
+        mark = "newly" if due_day >= window.newly_from else "overdue"
+    elif due_day <= window.near_until:
+        mark = "near"
+    else:
+        mark = None
+    return {"remaining": remaining, "due": due, "mark": mark, "paused": False,
+            "confirmed": deadline.get("confirmed", True)}
