@@ -57,7 +57,12 @@ def open_node(config: NodeConfig, *, create: bool = False) -> Node:
                          zh=f"数据库 {config.db_path} 不存在，请先运行 edge-node init")
     key = load_private_key(config.key_path)
     store = Store.open(config.db_path, node_code=config.code, key=key, clock=config.clock)
-    return Node(config, store, key)
+    node = Node(config, store, key)
+    # A crash between committing a node.key_rotated event and swapping the key file would
+    # leave this process signing with the old key and break the chain: settle it first.
+    from .sync import recover_key_rotation  # sync imports node: import here, not at the top
+    recover_key_rotation(node)
+    return node
 
 
 def open_data_dir(data_dir: str | Path, *, clock: Clock | None = None) -> Node:
