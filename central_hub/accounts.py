@@ -48,6 +48,18 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "accounts.manage": frozenset({"admin"}),
     "nodes.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "supervisor"}),
+    "disclosure.view": ALL,
+    "disclosure.manage": frozenset({"admin", "centre_staff", "dept_reviewer"}),
+    # the public face (issue #8, docs/hub-face.md)
+    "dashboard.view": ALL,
+    "evaluations.view": ALL,
+    "evaluations.answer": frozenset({"admin", "centre_staff"}),
+    "interactions.view": ALL,
+    "interactions.answer": frozenset({"admin", "centre_staff"}),
+    "notices.view": ALL,
+    "notices.manage": frozenset({"admin", "centre_staff"}),
+    "face.settings": frozenset({"admin"}),
+    "api_tokens.manage": frozenset({"admin"}),
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10

@@ -242,10 +242,17 @@ def _reset_content(store: HubStore) -> None:
 def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Projector, ...]:
     """The hub's projectors; ``calendars`` caches the parsed calendar across batches."""
     from .disclosure.projection import disclosure_projector  # imports this module
+    from .dashboard.facts import make_face_handler, reset_face   # imports the store only
     calendars = calendars or CalendarCache()
     handler = make_content_handler(calendars)
+
+    def reset_content(store: HubStore) -> None:
+        _reset_content(store)
+        reset_face(store)
+    # the dashboard facts (issue #8) follow the case rows in the same transaction
     return (Projector("node_stats", (count_node_days,), _reset_stats),
-            Projector("content", (handler,), _reset_content), disclosure_projector(calendars))
+            Projector("content", (handler, make_face_handler(calendars)), reset_content),
+            disclosure_projector(calendars))
 
 
 def rebuild_all(store: HubStore, batch: int = 1000) -> int:

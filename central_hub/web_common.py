@@ -38,6 +38,10 @@ NAV = (
     ("accounts.manage", "/admin/accounts", "账号"),
     ("nodes.manage", "/admin/nodes", "节点归属"),
     ("audit.view", "/audit", "审计日志"),
+    ("dashboard.view", "/dashboard", "统计分析"),
+    ("evaluations.view", "/evaluations", "好差评"),
+    ("interactions.view", "/interactions", "咨询投诉"),
+    ("notices.view", "/notices", "通知公告"),
 )
 FORM_LIMIT = 256 * 1024
 

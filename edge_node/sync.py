@@ -365,6 +365,8 @@ class SyncClient:
                                                               digest=e.digest), answer.data)
             self._apply_config(doc, applied)
             report.applied.append(kind)
+        from . import inbox   # cross-level handling (docs/cross-level.md): the node's inbox
+        inbox.pull_inbox(self, report)
         return report
 
     def _apply_config(self, doc, applied: dict) -> None:

@@ -16,6 +16,7 @@ from protocol.events import ROLES
 from web.security import hash_password, verify_password
 
 from .errors import NotFound, PermissionDenied, ValidationError
+from .store import queries
 
 PASSWORD_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 MIN_PASSWORD = 8
@@ -65,6 +66,15 @@ def create_user(node, username: str, name: str, roles, password: str, *,
             "user": user["id"], "username": username, "name": name, "roles": list(roles),
             "actor": _actor_body(actor)})
     return user
+
+
+def set_active(node, user_id: str, active: bool, *, actor: dict) -> None:
+    """Deactivate or reactivate an account (an admin's act), with its event."""
+    require_role(node, actor, ("admin",))
+    with node.store.transaction():
+        queries.set_user_active(node.store, user_id, active)
+        node.store.append_event("user.reactivated" if active else "user.deactivated", None,
+                                {"user": user_id, "actor": _actor_body(actor)})
 
 
 def reset_password(node, username: str, password: str | None = None, *,

@@ -140,6 +140,8 @@ EVENT_SCHEMAS: dict[str, Field] = {
     "user.created": _obj(user=_id(), username=_text(40), name=_text(100),
                          roles=_list(_enum(*ROLES), len(ROLES)),
                          actor=_obj(_nullable=True, id=_id(), role=_enum(*ROLES))),
+    "user.deactivated": _obj(user=_id(), actor=_obj(id=_id(), role=_enum(*ROLES))),
+    "user.reactivated": _obj(user=_id(), actor=_obj(id=_id(), role=_enum(*ROLES))),
     "user.password_reset": _obj(user=_id(), via=_enum("cli", "admin"),
                                 actor=_obj(_nullable=True, id=_id(), role=_enum(*ROLES))),
     # -- intake
@@ -215,7 +217,46 @@ EVENT_SCHEMAS: dict[str, Field] = {
                                  withdrawn_on=_date()),
     "disclosure.repealed": _obj(actor=ACTOR, doc=_id(), reason=_text(500),
                                 repealed_on=_date()),
+    # -- notices from the county (config.notices): a member of staff read one (issue #8)
+    "notice.read": _obj(actor=ACTOR, notice=_int(1), version=_int(1)),
 }
+
+
+# -- cross-level handling (issue #11; protocol/routing.py, docs/cross-level.md). A case
+#    moves between nodes by events: the sender forwards naming the receiver; the
+#    receiver takes it naming the origin event (node, seq, link hash); the decision is
+#    returned the same way. The case number stays the one the first node gave it.
+ORIGIN_REF = _obj(node=_id(), seq=_int(1), hash=Field("hex64"))
+"""A reference to one event of another node's log: its node, seq and link hash."""
+
+_DEADLINE_OR_NULL = Field("object", nullable=True, fields=DEADLINE.fields)
+_DECISION = Field("object", nullable=True, fields={
+    "step": _id(), "outcome": _enum("approve", "reject"), "reason": _text(1000)})
+
+EVENT_SCHEMAS.update({
+    "case.forwarded": _obj(actor=ACTOR, to=_id(), steps=_list(_id(), 20),
+                           opinion=_text(1000), materials=_list(MATERIAL)),
+    "case.taken": _obj(
+        actor=ACTOR, origin=ORIGIN_REF,
+        snapshot=_obj(
+            item=_obj(code=_id(), name=_text(200), type_code=_text(2)),
+            catalogue_version=_int(1), channel=_enum("window", "online", "mail"),
+            applicant=APPLICANT, materials=_list(MATERIAL),
+            fee_standard_fen=_int(0, MAX_FEE_FEN),
+            committed_half_days=_int(0, 2 * MAX_DAYS),
+            statutory_half_days=_int(0, 2 * MAX_DAYS),
+            flow=_list(STEP, 20), separate_accept_approve=Field("bool"),
+            query_code=_text(12), received_at=_text(40), accepted_date=_date(nullable=True),
+            deadline=_DEADLINE_OR_NULL, next_step=_int(0, 20),
+            extension_days=_int(0, MAX_DAYS))),
+    "case.result_returned": _obj(actor=ACTOR, to=_id(), origin=ORIGIN_REF,
+                                 decision=_DECISION, opinion=_text(1000, required=False)),
+    "case.result_received": _obj(actor=ACTOR, origin=ORIGIN_REF, decision=_DECISION,
+                                 next_step=_int(0, 20)),
+    "application.taken": _obj(actor=ACTOR, application=_id(), digest=Field("hex64")),
+    "application.handed_back": _obj(application=_id(), winner=ORIGIN_REF,
+                                    reason=_text(500)),
+})
 
 
 @dataclass(frozen=True)
@@ -226,7 +267,7 @@ class EventType:
 
 
 EVENT_TYPES: dict[str, EventType] = {
-    name: EventType(name, schema, name.startswith(("case.", "fee.", "deadline.")))
+    name: EventType(name, schema, name.startswith(("case.", "fee.", "deadline.", "application.")))
     for name, schema in EVENT_SCHEMAS.items()
 }
 

@@ -41,16 +41,19 @@ __all__ = [
 ]
 
 STATES = ("received", "supplement_requested", "refused", "accepted", "suspended", "decided",
-          "completed", "delivered", "withdrawn", "voided")
+          "completed", "delivered", "withdrawn", "voided",
+          # cross-level handling (protocol/routing.py, docs/cross-level.md)
+          "forwarded", "returned", "handed_back")
 STATE_LABELS = {
     "received": "已接件", "supplement_requested": "待补正", "refused": "不予受理",
     "accepted": "办理中", "suspended": "特别程序", "decided": "已决定", "completed": "已办结",
     "delivered": "已送达", "withdrawn": "已撤件", "voided": "已作废",
+    "forwarded": "已上报", "returned": "已回传结果", "handed_back": "已交回",
 }
 OPEN_STATES = frozenset({"received", "supplement_requested", "accepted", "suspended",
-                         "decided"})
+                         "decided", "forwarded"})
 CLOSED_STATES = frozenset(STATES) - OPEN_STATES
-CLOCK_STATES = frozenset({"accepted", "suspended", "decided"})
+CLOCK_STATES = frozenset({"accepted", "suspended", "decided", "forwarded"})
 """States in which the case's processing deadline runs (or is paused)."""
 
 # action -> event type
@@ -62,6 +65,9 @@ ACTION_EVENTS = {
     "complete": "case.completed", "deliver": "case.delivered", "withdraw": "case.withdrawn",
     "void": "case.voided", "charge_fee": "fee.charged", "waive_fee": "fee.waived",
     "refund_fee": "fee.refunded", "recompute_deadline": "deadline.recomputed",
+    # cross-level handling: the sender forwards, the receiver takes, the decision returns
+    "forward": "case.forwarded", "take": "case.taken", "return_result": "case.result_returned",
+    "receive_result": "case.result_received", "hand_back": "application.handed_back",
 }
 EVENT_ACTIONS = {v: k for k, v in ACTION_EVENTS.items()}
 ACTIONS = tuple(ACTION_EVENTS)
@@ -80,6 +86,11 @@ ACTION_FROM: dict[str, set] = {
     "waive_fee": {"accepted", "suspended", "decided", "completed"},
     "refund_fee": set(STATES),
     "recompute_deadline": set(CLOCK_STATES),
+    "forward": {"accepted"},
+    "take": {None, "forwarded"},   # None on the receiving node, "forwarded" at the hub
+    "return_result": {"accepted", "decided"},
+    "receive_result": {"forwarded", "returned"},
+    "hand_back": set(STATES),
 }
 
 # Which roles may act (None: the role of the flow step concerned).
@@ -97,9 +108,17 @@ ACTION_ROLES: dict[str, frozenset[str] | None] = {
     "charge_fee": frozenset({"clerk"}), "waive_fee": frozenset({"clerk", "head"}),
     "refund_fee": frozenset({"clerk", "head"}),
     "recompute_deadline": frozenset(),  # the node itself, no actor
+    "forward": frozenset({"clerk", "handler", "reviewer", "approver", "head"}),
+    "take": frozenset({"clerk", "handler", "reviewer", "approver", "head"}),
+    "return_result": frozenset({"clerk", "handler", "reviewer", "approver", "head"}),
+    "receive_result": frozenset({"clerk", "handler", "reviewer", "approver", "head"}),
+    "hand_back": frozenset(),           # written by the node when the hub reports a double take
 }
 ROLE_LABELS = {"clerk": "窗口受理", "handler": "承办", "reviewer": "审核", "approver": "批准",
                "head": "中心负责人", "supervisor": "监察", "admin": "系统管理员"}
+CROSS_LEVEL_ACTIONS = frozenset({"forward", "take", "return_result", "receive_result",
+                                 "hand_back"})
+"""Driven by the inbox (edge_node/inbox.py), not offered by :func:`allowed_actions`."""
 NEEDS_HEAD_APPROVAL = frozenset({"extend", "void", "waive_fee", "refund_fee"})
 MAX_EXTENSIONS = 1
 
@@ -172,7 +191,8 @@ def allowed_actions(state: Mapping | None, item: Mapping | None = None) -> tuple
     current = None if state is None else state["state"]
     out = []
     for action in ACTIONS:
-        if current not in ACTION_FROM[action] or action == "recompute_deadline":
+        if current not in ACTION_FROM[action] or action == "recompute_deadline" \
+                or action in CROSS_LEVEL_ACTIONS:
             continue
         if action == "receive" and item is None:
             continue
@@ -299,6 +319,8 @@ _ACTION_LABELS = {
     "extend": "延期", "suspend": "启动特别程序", "resume": "结束特别程序", "complete": "办结",
     "deliver": "送达", "withdraw": "撤件", "void": "作废", "charge_fee": "收费",
     "waive_fee": "减免费用", "refund_fee": "退费", "recompute_deadline": "重算期限",
+    "forward": "上报转办", "take": "接收转办件", "return_result": "结果回传",
+    "receive_result": "接收办理结果", "hand_back": "交回",
 }
 
 
@@ -330,6 +352,21 @@ def _new_state(env: Mapping) -> dict:
     }
 
 
+def _taken_state(env: Mapping) -> dict:
+    """The state a receiving node starts from: the snapshot in its ``case.taken`` event."""
+    snap = env["body"]["snapshot"]
+    state = _new_state({"case": env["case"], "ts": snap["received_at"], "body": {
+        **{k: snap[k] for k in ("item", "catalogue_version", "applicant", "channel",
+                                "materials", "fee_standard_fen", "committed_half_days",
+                                "statutory_half_days", "flow", "separate_accept_approve",
+                                "query_code")},
+        "actor": {"id": None}}})
+    state.update({"state": "accepted", "accepted_date": snap["accepted_date"],
+                  "deadline": None if snap["deadline"] is None else dict(snap["deadline"]),
+                  "next_step": snap["next_step"], "extension_days": snap["extension_days"]})
+    return state
+
+
 def _clone(value: Any) -> Any:
     """Deep copy of a JSON-like value (dicts, lists, scalars): faster than copy.deepcopy."""
     if isinstance(value, dict):
@@ -353,9 +390,12 @@ def apply(state: Mapping | None, event: Mapping) -> dict:
     """
     type_, body, ts = event["type"], event["body"], event["ts"]
     if state is None:
-        if type_ != "case.received":
+        if type_ == "case.taken":
+            new = _taken_state(event)   # a case forwarded from another node
+        elif type_ != "case.received":
             return None  # an event of a case never received: nothing to project
-        new = _new_state(event)
+        else:
+            new = _new_state(event)
     else:
         new = _clone(dict(state))
     actor_id = (body.get("actor") or {}).get("id")
@@ -436,6 +476,30 @@ def apply(state: Mapping | None, event: Mapping) -> dict:
     elif type_ == "deadline.recomputed":
         new["deadline"] = _deadline_of(body)
         new["deadline_changes"] += 1
+    elif type_ == "case.forwarded":
+        new["state"] = "forwarded"
+        new["forwarded_to"], new["forwarded_at"] = body["to"], ts
+    elif type_ == "case.taken":
+        if state is not None:   # the hub folds both nodes' events into one case
+            new["state"] = "accepted"
+            new["next_step"] = body["snapshot"]["next_step"]
+        new["origin"] = dict(body["origin"])
+    elif type_ == "case.result_returned":
+        new["state"] = "returned"
+        new["returned_to"], new["returned_at"] = body["to"], ts
+    elif type_ == "case.result_received":
+        decision = body.get("decision")
+        new["next_step"] = body["next_step"]
+        new["result_origin"] = dict(body["origin"])
+        if decision:
+            new["state"] = "decided"
+            new["decision"], new["decision_reason"] = decision["outcome"], decision["reason"]
+            new["decided_by"] = body["origin"]["node"]
+        else:
+            new["state"] = "accepted"
+    elif type_ == "application.handed_back":
+        new["state"] = "handed_back"
+        new["closed_at"], new["closed_reason"] = ts, body["reason"]
     new["events"] += 1
     new["last_seq"] = event.get("seq", new["last_seq"])
     new["updated_at"] = ts

@@ -44,11 +44,14 @@ ACTIONS = {
 GET_ROUTES = ("/", "/login", "/intake", "/intake/items", "/cases/{case_no}", "/search",
               "/cases/{case_no}/print/{kind}", "/admin/users", "/kiosk",
               "/kiosk/items/{code}", "/kiosk/status", "/health", "/api/cases/{case_no}",
-              "/sync", "/sync/indicator")
+              "/sync", "/sync/indicator", "/disclosure", "/disclosure/new",
+              "/disclosure/attachments/{sha}", "/disclosure/{doc}", "/disclosure/{doc}/edit")
 POST_ROUTES = ("/login", "/logout", "/intake", "/intake/check",
                "/cases/{case_no}/act/{action}", "/admin/users",
                "/admin/users/{user_id}/active", "/admin/users/{user_id}/password",
-               "/kiosk/status", "/api/login", "/api/logout", "/api/cases", "/sync/now")
+               "/kiosk/status", "/api/login", "/api/logout", "/api/cases", "/sync/now",
+               "/disclosure/new", "/disclosure/{doc}/edit", "/disclosure/{doc}/act/{action}")
+DRAFTERS = {"clerk", "handler", "reviewer", "approver", "head"}
 
 
 def expected_get(route: str, role: str | None) -> int:
@@ -67,13 +70,24 @@ def expected_get(route: str, role: str | None) -> int:
         return 200 if role == "clerk" else 403
     if route.startswith("/admin"):
         return 200 if role == "admin" else 403
-    return 200 if role in STAFF else 403          # case detail, search, receipts
+    if route in ("/disclosure/new", "/disclosure/{doc}/edit"):
+        return 200 if role in DRAFTERS else 403
+    if route == "/disclosure/attachments/{sha}":
+        return 404 if role in STAFF else 403      # no such file
+    return 200 if role in STAFF else 403          # case detail, search, receipts, disclosure
+
+
+DISCLOSURE_META = {"title": "工作动态", "text": "内容", "made_on": "2026-03-19", "topic": "01",
+                   "genre": "02", "grouping": "06", "office": "党政办", "person": "王主任",
+                   "doc_no": "", "keywords": "", "attachments": []}
 
 
 @pytest.fixture
 def world(edge_node, edge_staff):
-    """The node, its staff and one case for the read-only routes."""
+    """The node, its staff, one case and one disclosure draft for the read-only routes."""
+    from edge_node import disclosure
     case_no = make_case(edge_node, edge_staff, "accepted")
+    edge_node.doc = disclosure.draft(edge_node, edge_staff["clerk"], DISCLOSURE_META)["doc"]
     return edge_node, edge_staff, case_no
 
 
@@ -107,7 +121,10 @@ def test_every_route_with_every_role(world, role):
              "/cases/{case_no}": f"/cases/{case_no}",
              "/cases/{case_no}/print/{kind}": f"/cases/{case_no}/print/acceptance",
              "/kiosk/items/{code}": f"/kiosk/items/{FUNERAL}",
-             "/api/cases/{case_no}": f"/api/cases/{case_no}"}
+             "/api/cases/{case_no}": f"/api/cases/{case_no}",
+             "/disclosure/attachments/{sha}": "/disclosure/attachments/" + "0" * 64,
+             "/disclosure/{doc}": f"/disclosure/{node.doc}",
+             "/disclosure/{doc}/edit": f"/disclosure/{node.doc}/edit"}
     for route in GET_ROUTES:
         response = client.get(paths.get(route, route))
         assert response.status_code == expected_get(route, role), (route, role)
@@ -135,6 +152,18 @@ def test_every_route_with_every_role(world, role):
         assert response.status_code == want, (path, role)
     kiosk = client.post("/kiosk/status", data={"csrf_token": token})
     assert kiosk.status_code == 422
+    # POST: disclosure (an empty form is a field error for drafters, refused for others)
+    for path in ("/disclosure/new", f"/disclosure/{node.doc}/edit"):
+        response = client.post(path, data={"csrf_token": token})
+        want = 401 if role is None else (422 if role in DRAFTERS else 403)
+        assert response.status_code in ((303, want) if role is None else (want,)), (path, role)
+    review = client.post(f"/disclosure/{node.doc}/act/review",
+                         data={"csrf_token": token, "outcome": "pass", "opinion": "不涉密"})
+    if role is None:
+        assert review.status_code in (303, 401)
+    else:
+        assert review.status_code in ((200, 303, 409, 422) if role in {"reviewer", "head"}
+                                      else (403,)), role
 
 
 # --------------------------------------------------------------------------- field errors
@@ -206,7 +235,8 @@ def test_post_routes_field_error_and_success(world):
 FIELDS = ("username", "password", "next", "item", "kind", "name", "id_type", "id_no", "phone",
           "materials", "outcome", "reason", "note", "field", "opinion", "days", "procedure",
           "result", "method", "recipient", "receipt_no", "amount", "roles", "active", "case",
-          "code", "q")
+          "code", "q", "title", "text", "made_on", "topic", "genre", "grouping", "office",
+          "person", "doc_no", "keywords")
 VALUES = st.one_of(
     st.text(max_size=30),
     st.text(alphabet="0123456789X-", max_size=20),
@@ -222,7 +252,9 @@ FUZZ_ROUTES = [("/login", None), ("/logout", "clerk"), ("/intake", "clerk"),
                ("/intake/check", "clerk"), ("/admin/users", "admin"),
                ("/admin/users/{clerk}/active", "admin"),
                ("/admin/users/{clerk}/password", "admin"), ("/kiosk/status", None),
-               ("/sync/now", "clerk")] + \
+               ("/sync/now", "clerk"), ("/disclosure/new", "clerk"),
+               ("/disclosure/{doc}/edit", "clerk"), ("/disclosure/{doc}/act/review", "reviewer"),
+               ("/disclosure/{doc}/act/publish", "head")] + \
               [(f"/cases/{{{a}}}/act/{a}", sorted(v[2])[0]) for a, v in ACTIONS.items()]
 
 
@@ -237,7 +269,7 @@ def _clean(form: dict) -> dict:
 def _fuzz_setup(node, staff, route):
     """The route with its case: one in the action's state, made again only after an
     example changed it."""
-    paths = {"{clerk}": staff["clerk"]["id"]}
+    paths = {"{clerk}": staff["clerk"]["id"], "{doc}": node.doc}
     for action, (state, item, _) in ACTIONS.items():
         if "{" + action + "}" in route:
             no = FUZZ_SESSIONS.get(("case", action))

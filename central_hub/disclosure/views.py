@@ -39,7 +39,7 @@ from web.security import RateLimiter, client_ip, retry_after_header
 
 from ..calendar_admin import CalendarCache
 from ..store import disclosure as sql
-from ..web_common import current_account, hub_of, read_form, redirect, show
+from ..web_common import current_account, hub_of, page, read_form, redirect, show
 from . import attachments as files
 from . import requests as reqs
 from .report import SECTIONS, build_report, default_year, report_xlsx, statistics
@@ -244,9 +244,8 @@ def routes() -> list[Route]:
 
     # ------------------------------------------------------------------ staff
 
+    @page("disclosure.view")
     async def dashboard(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         hub = hub_of(request)
         year = _year_param(request, today(hub))
         reqs.supervise_open_requests(hub.store, calendar(hub), hub.config.now())
@@ -261,9 +260,8 @@ def routes() -> list[Route]:
                      "bodies": _bodies(hub), "ratings": sql.ratings(hub.store, limit=20),
                      **_tables()})
 
+    @page("disclosure.view")
     async def request_list(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         hub = hub_of(request)
         reqs.supervise_open_requests(hub.store, calendar(hub), hub.config.now())
         state = _q(request, "state", 32)
@@ -278,9 +276,8 @@ def routes() -> list[Route]:
                      "params": {k: v for k, v in (("state", state), ("body", body)) if v},
                      "bodies": _bodies(hub), **_tables()})
 
+    @page("disclosure.manage")
     async def request_new(request: Request) -> Response:
-        if (denied := staff(request, write=True)) is not None:
-            return denied
         hub = hub_of(request)
         values: dict = {"applicant_type": "person", "channel": "in_person",
                         "submitted_on": today(hub).isoformat()}
@@ -321,17 +318,15 @@ def routes() -> list[Route]:
                      "errors": errors or ValidationErrors(), "values": values or {},
                      "today": today(hub).isoformat(), **_tables()}, status_code=status)
 
+    @page("disclosure.view")
     async def request_page(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         row = sql.request(hub_of(request).store, request.path_params["no"][:40])
         if row is None:
             return error_response(request.app.state.templates, request, 404, message="申请不存在")
         return _request_page(request, row)
 
+    @page("disclosure.manage")
     async def request_act(request: Request) -> Response:
-        if (denied := staff(request, write=True)) is not None:
-            return denied
         hub = hub_of(request)
         number = request.path_params["no"][:40]
         form = await read_form(request)
@@ -356,6 +351,7 @@ def routes() -> list[Route]:
             return _request_page(request, row, errors, 422, values)
         return redirect(f"/disclosure/requests/{number}")
 
+    @page("disclosure.view")
     async def catalogue_page(request: Request) -> Response:
         if (denied := staff(request, write=request.method == "POST")) is not None:
             return denied
@@ -394,6 +390,7 @@ def routes() -> list[Route]:
                     {"entries": entries, "gaps": gaps, "year": year, "errors": errors,
                      "values": values, "bodies": _bodies(hub), **_tables()}, status_code=status)
 
+    @page("disclosure.view")
     async def appeals_page(request: Request) -> Response:
         if (denied := staff(request, write=request.method == "POST")) is not None:
             return denied
@@ -447,9 +444,8 @@ def routes() -> list[Route]:
         hub = hub_of(request)
         return _year_param(request, today(hub)), _q(request, "body", 32)
 
+    @page("disclosure.view")
     async def report_page(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         hub = hub_of(request)
         year, body = _report_args(request)
         report = build_report(hub.store, year, body) if body else None
@@ -459,17 +455,15 @@ def routes() -> list[Route]:
                     {"report": report, "year": year, "body": body, "bodies": _bodies(hub),
                      "sections": SECTIONS, **_tables()})
 
+    @page("disclosure.view")
     async def report_json(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         year, body = _report_args(request)
         if not body:
             return JSONResponse({"error": {"detail": "请指定公开主体（body）"}}, status_code=400)
         return JSONResponse(build_report(hub_of(request).store, year, body))
 
+    @page("disclosure.view")
     async def report_file(request: Request) -> Response:
-        if (denied := staff(request)) is not None:
-            return denied
         year, body = _report_args(request)
         if not body:
             return error_response(request.app.state.templates, request, 400,
@@ -481,10 +475,9 @@ def routes() -> list[Route]:
                         headers={"Content-Disposition": "attachment; filename=\"report.xlsx\"; "
                                  f"filename*=UTF-8''{quote(name)}"})
 
+    @page("disclosure.manage")
     async def upload_attachment(request: Request) -> Response:
         """Staff hand in a file the transport has not brought (matched by its hash)."""
-        if (denied := staff(request, write=True)) is not None:
-            return denied
         hub = hub_of(request)
         form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_UPLOAD)
         from web.security import check_csrf

@@ -478,7 +478,249 @@ CREATE TABLE disclosure_report_texts (
     PRIMARY KEY (body_code, year, section)
 );
 """),
+    # The public face (issue #8: dashboards, portal, notices, /api/v1; SQL in store/face.py).
+    ("face_0001", """
+CREATE TABLE face_cases (
+    case_no TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    day TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    work_days INTEGER,
+    fees_fen INTEGER NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE INDEX face_cases_day ON face_cases (day, node);
+CREATE INDEX face_cases_node_day ON face_cases (node, day);
+CREATE INDEX face_cases_position ON face_cases (position);
+CREATE INDEX face_open_due ON cases (due_date, node)
+    WHERE state IN ('accepted', 'suspended', 'decided');
+
+CREATE TABLE face_daily (
+    day TEXT NOT NULL,
+    node TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    work_days_sum INTEGER NOT NULL,
+    work_days_n INTEGER NOT NULL,
+    fees_fen INTEGER NOT NULL,
+    PRIMARY KEY (day, node, item_code)
+) WITHOUT ROWID;
+
+ALTER TABLE evaluations ADD COLUMN stage TEXT;
+ALTER TABLE evaluations ADD COLUMN node TEXT;
+ALTER TABLE evaluations ADD COLUMN item_code TEXT;
+ALTER TABLE evaluations ADD COLUMN unit TEXT;
+ALTER TABLE evaluations ADD COLUMN rater TEXT;
+ALTER TABLE evaluations ADD COLUMN real_name INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE evaluations ADD COLUMN follow_up_due TEXT;
+ALTER TABLE evaluations ADD COLUMN answer TEXT;
+ALTER TABLE evaluations ADD COLUMN answered_at TEXT;
+ALTER TABLE evaluations ADD COLUMN answered_by TEXT;
+ALTER TABLE evaluations ADD COLUMN follow_up_level INTEGER;
+ALTER TABLE evaluations ADD COLUMN follow_up_rated_at TEXT;
+ALTER TABLE evaluations ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE evaluations ADD COLUMN day TEXT;
+CREATE UNIQUE INDEX evaluations_case_stage ON evaluations (case_no, stage);
+CREATE INDEX evaluations_rev ON evaluations (rev);
+CREATE INDEX evaluations_day ON evaluations (day, node);
+
+CREATE TABLE face_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+);
+
+CREATE TABLE interactions (
+    no TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    text TEXT NOT NULL,
+    name_masked TEXT,
+    contact TEXT,
+    case_no TEXT,
+    unit TEXT,
+    received_at TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
+    answer TEXT,
+    answered_at TEXT,
+    answered_by TEXT
+);
+CREATE INDEX interactions_open ON interactions (state, due_date);
+CREATE TABLE interaction_actions (
+    id INTEGER PRIMARY KEY,
+    no TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    note TEXT
+);
+CREATE TRIGGER interaction_actions_kept BEFORE DELETE ON interaction_actions
+BEGIN SELECT RAISE(ABORT, 'interaction actions are never deleted'); END;
+
+CREATE TABLE notices (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    published_by TEXT NOT NULL,
+    config_version INTEGER
+);
+CREATE TABLE notice_reads (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    notice_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    read_at TEXT NOT NULL,
+    PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+CREATE INDEX notice_reads_notice ON notice_reads (notice_id, node);
+
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    revoked_at TEXT,
+    last_used_at TEXT
+);
+"""),
+    ("field_0001", """
+-- Sync in the field (docs/sync-field.md): export files imported, restore tokens and
+-- epochs, chunked attachment uploads.
+CREATE TABLE usb_imports (
+    file_id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    stored INTEGER NOT NULL DEFAULT 0,
+    acked_seq INTEGER,
+    error_code TEXT
+);
+
+CREATE TABLE restore_tokens (
+    token_hash TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT,
+    used_by_key TEXT
+);
+
+CREATE TABLE node_epochs (
+    node TEXT NOT NULL REFERENCES nodes(code),
+    epoch INTEGER NOT NULL,
+    from_seq INTEGER NOT NULL,
+    public_key TEXT NOT NULL,
+    statement TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (node, epoch)
+);
+
+CREATE TABLE attachment_uploads (
+    sha256 TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    chunks TEXT NOT NULL,
+    started_at TEXT NOT NULL
+);
+
+CREATE TABLE attachment_chunks (
+    sha256 TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, idx)
+);
+"""),
 ]
+
+
+# Cross-level handling (issue #11, docs/cross-level.md; SQL in store/routing.py). Appended
+# outside the list literal so that other migrations can be added to it independently.
+MIGRATIONS.append(("routing_0001", """
+-- One row per inbox entry the hub places for a node: a forwarded case, a returned
+-- result, an on-line application, a double take to hand back. ``state``: open (offered),
+-- closed (taken or withdrawn). ``entry`` is the JSON the inbox document carries.
+CREATE TABLE inbox_entries (
+    id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    case_no TEXT,
+    application TEXT,
+    state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),
+    placed_at TEXT NOT NULL,
+    closed_at TEXT,
+    closed_by TEXT,
+    entry TEXT NOT NULL
+);
+CREATE INDEX inbox_entries_node ON inbox_entries (node, state);
+
+-- Each node's inbox documents, hub-signed (kind "inbox"), versions growing per node.
+CREATE TABLE inbox_docs (
+    node TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    canonical BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    published_at TEXT NOT NULL,
+    PRIMARY KEY (node, version)
+);
+
+-- On-line applications from the portal (网上申请). ``tracking_no`` is what the citizen
+-- keeps; ``query_code`` protects the status page; ``application`` is the canonical JSON
+-- the inbox carries (its SHA-256 is what a take names).
+CREATE TABLE online_applications (
+    tracking_no TEXT PRIMARY KEY,
+    query_code TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    item_name TEXT NOT NULL,
+    place TEXT NOT NULL,
+    node TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    application TEXT NOT NULL,
+    taken_node TEXT,
+    taken_seq INTEGER,
+    taken_link TEXT,
+    taken_position INTEGER,
+    case_no TEXT
+);
+
+-- Every take of an application the hub has seen, first to arrive first (position).
+CREATE TABLE application_takes (
+    position INTEGER PRIMARY KEY,
+    tracking_no TEXT NOT NULL,
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    link TEXT NOT NULL,
+    case_no TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('won', 'lost'))
+);
+
+-- Uploaded materials of on-line applications, content-addressed (files under
+-- DATA_DIR/applications/ab/abcdef...).
+CREATE TABLE application_files (
+    sha256 TEXT PRIMARY KEY,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    stored_at TEXT NOT NULL
+);
+"""))
 
 
 def apply_migrations(conn: sqlite3.Connection, now: str) -> list[str]:

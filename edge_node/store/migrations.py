@@ -160,3 +160,37 @@ def _disclosure(db: Database) -> None:
         size INTEGER NOT NULL,
         stored_at TEXT NOT NULL,
         complete INTEGER NOT NULL DEFAULT 1)""")
+
+
+@migrations(name="0007_inbox")
+def _inbox(db: Database) -> None:
+    # The node's inbox (edge_node/inbox.py; SQL in store/inbox.py): entries of the hub's
+    # signed "inbox" document — cases forwarded here, results returned, on-line
+    # applications, double takes to hand back. ``data`` is the entry as the hub sent it
+    # (verified); ``status``: waiting, taken, done, gone (no longer offered), invalid.
+    db.execute("""CREATE TABLE inbox_entries (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        case_no TEXT,
+        application TEXT,
+        placed_at TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        status TEXT NOT NULL,
+        taken_case TEXT,
+        note TEXT,
+        updated_at TEXT NOT NULL,
+        data TEXT NOT NULL)""")
+    db.execute("CREATE INDEX inbox_entries_status ON inbox_entries (status, placed_at)")
+
+
+@migrations(name="field_0001_attachment_uploads")
+def _field_attachment_uploads(db: Database) -> None:
+    # Sync in the field (edge_node/attachments_transport.py, docs/sync-field.md): which
+    # attachments the hub has confirmed whole. A row appears when an upload starts;
+    # ``state`` is pending / done / refused (a limit the hub applies, with its code).
+    db.execute("""CREATE TABLE attachment_uploads (
+        sha256 TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at TEXT NOT NULL)""")

@@ -23,6 +23,8 @@ FIELDS: dict[str, type] = {
     "last_error_code": str, "last_error_zh": str, "last_error_network": bool,
     "clock_offset_ms": int, "rotation": dict, "initial_key": str,
     "config_versions": dict,
+    # sync in the field (edge_node/usb.py, restore.py, attachments_transport.py)
+    "resend_from": int, "epoch": dict, "push_version": str, "last_export": dict,
 }
 
 

@@ -10,6 +10,7 @@
 | ``receipts`` | ``GET /cases/{no}/print/{kind}`` (受理通知书, 补正告知书, 不予受理决定书, 办结通知) |
 | ``admin`` | ``GET/POST /admin/users``, ``POST /admin/users/{id}/active``, ``POST /admin/users/{id}/password`` |
 | ``selfservice`` | ``GET /kiosk``, ``GET /kiosk/items/{code}``, ``GET/POST /kiosk/status`` (no login) |
+| ``disclosure`` | ``/disclosure…``: drafting, 保密审查, publishing, correcting, withdrawing government information (docs/disclosure.md) |
 | ``api`` | ``GET /health``, ``POST /api/login``, ``POST /api/logout``, ``POST /api/cases``, ``GET /api/cases/{no}`` |
 
 Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share.
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import admin, api, auth, cases, intake, queue, receipts, search, selfservice
+from . import admin, api, auth, cases, disclosure, intake, queue, receipts, search, selfservice
 from .common import Ui
 
 
 def build_routes(ui: Ui) -> list[BaseRoute]:
     out: list[BaseRoute] = []
-    for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api):
+    for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api,
+                   disclosure):
         out += module.routes(ui)
     return out

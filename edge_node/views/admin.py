@@ -95,7 +95,7 @@ def routes(ui: Ui) -> list[Route]:
             errors.add("active", "这是最后一个启用的管理员账号，不能停用")
         if errors:
             return users_page(request, errors=errors, status_code=422, row=user["id"])
-        queries.set_user_active(node.store, user["id"], wanted == "1")
+        users.set_active(node, user["id"], wanted == "1", actor=actor)
         flash(request, f"已{'启用' if wanted == '1' else '停用'}账号“{user['username']}”",
               "success")
         return redirect(request, "/admin/users")

@@ -1,0 +1,480 @@
+"""SQL of the hub's public face (issue #8): dashboard facts and aggregates, evaluations
+(好差评), consultations and complaints, notices and their read receipts, API tokens and the
+/api/v1 feeds. Tables of migration ``face_0001``.
+
+Functions over a :class:`~central_hub.store.sqlite.SqliteHubStore` (its ``conn``,
+``_lock`` and ``transaction()``), in the manner of :mod:`.disclosure`; a PostgreSQL port
+provides the same functions. Scope arguments everywhere: ``nodes`` (None: any node),
+``department`` (None: any; the items whose catalogue entry names the department), ``item``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+OPEN_CLOCK_STATES = ("accepted", "suspended", "decided")
+METRICS = ("received", "accepted", "refused", "completed", "on_time", "late", "overdue",
+           "fees", "evaluated", "bad")
+
+_CASE_COLUMNS = ("case_no", "node", "item_code", "item_name", "item_type", "state",
+                 "channel", "applicant_masked", "received_at", "accepted_at", "accepted_date",
+                 "decision", "completed_at", "delivered_at", "closed_at", "due_date",
+                 "due_confirmed", "fee_charged_fen", "fee_refunded_fen", "updated_at")
+
+
+def _scope(nodes: Sequence[str] | None, department: str | None, item: str | None,
+           alias: str = "") -> tuple[list[str], list]:
+    a = f"{alias}." if alias else ""
+    where, params = [], []
+    if nodes is not None:
+        where.append(f"{a}node IN ({', '.join('?' * len(nodes)) or 'NULL'})")
+        params.extend(nodes)
+    if department is not None:
+        where.append(f"{a}item_code IN (SELECT code FROM catalogue_items WHERE department = ?)")
+        params.append(department)
+    if item is not None:
+        where.append(f"{a}item_code = ?")
+        params.append(item)
+    return where, params
+
+
+def _where(parts: list[str]) -> str:
+    return f"WHERE {' AND '.join(parts)}" if parts else ""
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def cases_for_facts(store, case_nos: Iterable[str]) -> list[dict]:
+    wanted = sorted(set(case_nos))
+    out = []
+    cols = ("case_no", "node", "item_code", "state", "received_at", "accepted_date",
+            "completed_at", "due_date", "fee_charged_fen", "fee_refunded_fen")
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        out += [dict(zip(cols, r)) for r in store.conn.execute(
+            f"SELECT {', '.join(cols)} FROM cases WHERE case_no IN ({','.join('?' * len(chunk))})",
+            chunk)]
+    return out
+
+
+def put_case_facts(store, facts: Sequence[tuple]) -> None:
+    """(case_no, node, day, item_code, accepted, refused, completed, on_time, work_days,
+    fees_fen, position) rows, then the daily aggregate of every (day, node) touched.
+    Inside the projector's transaction."""
+    if not facts:
+        return
+    conn = store.conn
+    conn.executemany(
+        "INSERT INTO face_cases (case_no, node, day, item_code, accepted, refused, completed, "
+        "on_time, work_days, fees_fen, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (case_no) DO UPDATE SET node = excluded.node, day = excluded.day, "
+        "item_code = excluded.item_code, accepted = excluded.accepted, "
+        "refused = excluded.refused, completed = excluded.completed, "
+        "on_time = excluded.on_time, work_days = excluded.work_days, "
+        "fees_fen = excluded.fees_fen, position = excluded.position", list(facts))
+    for day, node in sorted({(f[2], f[1]) for f in facts}):
+        conn.execute("DELETE FROM face_daily WHERE day = ? AND node = ?", (day, node))
+        conn.execute(
+            "INSERT INTO face_daily (day, node, item_code, received, accepted, refused, "
+            "completed, on_time, work_days_sum, work_days_n, fees_fen) "
+            "SELECT day, node, item_code, COUNT(*), SUM(accepted), SUM(refused), "
+            "SUM(completed), SUM(on_time), COALESCE(SUM(work_days), 0), COUNT(work_days), "
+            "SUM(fees_fen) FROM face_cases WHERE day = ? AND node = ? GROUP BY item_code",
+            (day, node))
+
+
+def reset_face_projection(store) -> None:
+    for table in ("face_cases", "face_daily", "notice_reads"):
+        store.conn.execute(f"DELETE FROM {table}")
+
+
+def add_notice_reads(store, rows: Sequence[tuple]) -> None:
+    """(node, seq, notice_id, user, read_at) rows (idempotent; inside the projector's
+    transaction)."""
+    store.conn.executemany("INSERT OR IGNORE INTO notice_reads (node, seq, notice_id, user, "
+                           "read_at) VALUES (?, ?, ?, ?, ?)", list(rows))
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def totals(store, *, since: str, until: str, nodes=None, department=None, item=None,
+           group: str | None = None) -> list[dict]:
+    """Sums over ``face_daily`` for cases received in [since, until]; ``group`` one of
+    None, "node", "item_code", "day", "month"."""
+    where, params = _scope(nodes, department, item)
+    where = ["day BETWEEN ? AND ?", *where]
+    key = {"node": "node", "item_code": "item_code", "day": "day",
+           "month": "substr(day, 1, 7)", None: "''"}[group]
+    rows = store.conn.execute(
+        f"SELECT {key} AS k, SUM(received), SUM(accepted), SUM(refused), SUM(completed), "
+        f"SUM(on_time), SUM(work_days_sum), SUM(work_days_n), SUM(fees_fen) "
+        f"FROM face_daily {_where(where)} GROUP BY k ORDER BY k", [since, until, *params])
+    names = ("key", "received", "accepted", "refused", "completed", "on_time",
+             "work_days_sum", "work_days_n", "fees_fen")
+    return [{n: (v or 0) if n != "key" else v for n, v in zip(names, r)} for r in rows]
+
+
+def overdue_now(store, *, today: str, nodes=None, department=None, item=None,
+                group: str | None = None) -> dict[str, int]:
+    """Open cases past their due date today, counted per ``group`` ("" for the total)."""
+    where, params = _scope(nodes, department, item)
+    marks = ", ".join("?" * len(OPEN_CLOCK_STATES))
+    where = [f"state IN ({marks})", "due_date < ?", *where]
+    key = {"node": "node", "item_code": "item_code", None: "''"}[group]
+    return dict(store.conn.execute(
+        f"SELECT {key}, COUNT(*) FROM cases {_where(where)} GROUP BY 1",
+        [*OPEN_CLOCK_STATES, today, *params]).fetchall())
+
+
+def evaluation_counts(store, *, since: str, until: str, nodes=None, department=None,
+                      item=None, group: str | None = None) -> dict[str, dict[int, int]]:
+    where, params = _scope(nodes, department, item)
+    where = ["day BETWEEN ? AND ?", *where]
+    key = {"node": "node", "item_code": "item_code", None: "''"}[group]
+    out: dict[str, dict[int, int]] = {}
+    for k, level, n in store.conn.execute(
+            f"SELECT {key}, level, COUNT(*) FROM evaluations {_where(where)} GROUP BY 1, 2",
+            [since, until, *params]):
+        out.setdefault(k, {})[level] = n
+    return out
+
+
+def _drill_where(metric: str, *, since: str, until: str, today: str, nodes, department,
+                 item) -> tuple[str, str, list]:
+    """(FROM clause, WHERE clause, params) selecting the cases behind one figure."""
+    if metric == "overdue":
+        where, params = _scope(nodes, department, item, "c")
+        marks = ", ".join("?" * len(OPEN_CLOCK_STATES))
+        return ("cases c", _where([f"c.state IN ({marks})", "c.due_date < ?", *where]),
+                [*OPEN_CLOCK_STATES, today, *params])
+    if metric in ("evaluated", "bad"):
+        where, params = _scope(nodes, department, item, "e")
+        where = ["e.day BETWEEN ? AND ?", *where]
+        if metric == "bad":
+            where.append("e.level >= 4")
+        return ("cases c JOIN (SELECT DISTINCT e.case_no FROM evaluations e "
+                f"{_where(where)}) x ON x.case_no = c.case_no", "", [since, until, *params])
+    where, params = _scope(nodes, department, item, "f")
+    where = ["f.day BETWEEN ? AND ?", *where]
+    condition = {"received": None, "accepted": "f.accepted = 1", "refused": "f.refused = 1",
+                 "completed": "f.completed = 1", "on_time": "f.on_time = 1",
+                 "late": "f.completed = 1 AND f.on_time = 0", "fees": "f.fees_fen > 0"}[metric]
+    if condition:
+        where.append(condition)
+    return ("face_cases f JOIN cases c ON c.case_no = f.case_no", _where(where),
+            [since, until, *params])
+
+
+def drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=None,
+               department=None, item=None, offset: int = 0,
+               limit: int = 50) -> tuple[int, list[dict]]:
+    source, where, params = _drill_where(metric, since=since, until=until, today=today,
+                                         nodes=nodes, department=department, item=item)
+    total = store.conn.execute(f"SELECT COUNT(*) FROM {source} {where}", params).fetchone()[0]
+    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
+    rows = store.conn.execute(
+        f"SELECT {cols} FROM {source} {where} ORDER BY c.received_at DESC, c.case_no "
+        "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    return total, [dict(zip(_CASE_COLUMNS, r)) for r in rows]
+
+
+def iter_drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=None,
+                    department=None, item=None, chunk: int = 2000) -> Iterator[dict]:
+    """Every case behind a figure, in case-number order, fetched ``chunk`` rows at a time
+    (keyset pagination: no cursor stays open between chunks, memory stays flat)."""
+    source, where, params = _drill_where(metric, since=since, until=until, today=today,
+                                         nodes=nodes, department=department, item=item)
+    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
+    after = ""
+    glue = " AND " if where else "WHERE "
+    # its own read-only connection: the export runs on a worker thread
+    conn = sqlite3.connect(Path(store.path).resolve().as_uri() + "?mode=ro", uri=True,
+                           check_same_thread=False)
+    try:
+        while True:
+            rows = conn.execute(
+                f"SELECT {cols} FROM {source} {where}{glue}c.case_no > ? ORDER BY c.case_no "
+                "LIMIT ?", [*params, after, chunk]).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield dict(zip(_CASE_COLUMNS, r))
+            after = rows[-1][0]
+    finally:
+        conn.close()
+
+
+def node_freshness(store) -> dict[str, dict]:
+    """Per node: name, last contact, time it last held everything it reported, head."""
+    return {code: {"name": name, "last_seen": seen, "caught_up_at": caught, "acked_seq": acked,
+                   "reported_head": head, "status": status}
+            for code, name, seen, caught, acked, head, status in store.conn.execute(
+                "SELECT code, name, last_seen, caught_up_at, acked_seq, reported_head, status "
+                "FROM nodes")}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def settings(store) -> dict[str, str]:
+    return dict(store.conn.execute("SELECT key, value FROM face_settings").fetchall())
+
+
+def set_setting(store, key: str, value: str, now: str, by: str | None) -> None:
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO face_settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            (key, value, now, by))
+
+
+# --------------------------------------------------------------------------- evaluations
+
+_EVAL_COLUMNS = ("id", "case_no", "stage", "channel", "level", "text", "rated_at", "day",
+                 "area", "node", "item_code", "unit", "rater", "real_name", "follow_up_due",
+                 "answer", "answered_at", "answered_by", "follow_up_level",
+                 "follow_up_rated_at", "rev")
+
+
+def _next_rev(store) -> int:
+    return store.conn.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM evaluations").fetchone()[0]
+
+
+def add_evaluation(store, row: dict) -> int | None:
+    """Store one evaluation; None if the case already has one for that stage."""
+    with store.transaction():
+        if store.conn.execute("SELECT 1 FROM evaluations WHERE case_no = ? AND stage = ?",
+                              (row["case_no"], row["stage"])).fetchone():
+            return None
+        row = {**row, "rev": _next_rev(store)}
+        cols = [c for c in _EVAL_COLUMNS if c != "id" and c in row]
+        cur = store.conn.execute(
+            f"INSERT INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols])
+        return cur.lastrowid
+
+
+def evaluation(store, eval_id: int) -> dict | None:
+    row = store.conn.execute(f"SELECT {', '.join(_EVAL_COLUMNS)} FROM evaluations WHERE id = ?",
+                             (eval_id,)).fetchone()
+    return dict(zip(_EVAL_COLUMNS, row)) if row else None
+
+
+def case_evaluations(store, case_no: str) -> list[dict]:
+    return [dict(zip(_EVAL_COLUMNS, r)) for r in store.conn.execute(
+        f"SELECT {', '.join(_EVAL_COLUMNS)} FROM evaluations WHERE case_no = ? ORDER BY id",
+        (case_no,))]
+
+
+def evaluations(store, *, nodes=None, department=None, bad_only: bool = False,
+                open_only: bool = False, offset: int = 0,
+                limit: int = 50) -> tuple[int, list[dict]]:
+    where, params = _scope(nodes, department, None)
+    if bad_only:
+        where.append("level >= 4")
+    if open_only:
+        where.append("level >= 4 AND answer IS NULL")
+    clause = _where(where)
+    total = store.conn.execute(f"SELECT COUNT(*) FROM evaluations {clause}", params).fetchone()[0]
+    rows = store.conn.execute(
+        f"SELECT {', '.join(_EVAL_COLUMNS)} FROM evaluations {clause} ORDER BY id DESC "
+        "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    return total, [dict(zip(_EVAL_COLUMNS, r)) for r in rows]
+
+
+def answer_evaluation(store, eval_id: int, answer: str, at: str, by: str) -> bool:
+    with store.transaction():
+        cur = store.conn.execute(
+            "UPDATE evaluations SET answer = ?, answered_at = ?, answered_by = ?, rev = ? "
+            "WHERE id = ? AND level >= 4", (answer, at, by, _next_rev(store), eval_id))
+        return cur.rowcount == 1
+
+
+def rate_follow_up(store, eval_id: int, level: int, at: str) -> bool:
+    with store.transaction():
+        cur = store.conn.execute(
+            "UPDATE evaluations SET follow_up_level = ?, follow_up_rated_at = ?, rev = ? "
+            "WHERE id = ? AND answer IS NOT NULL AND follow_up_level IS NULL",
+            (level, at, _next_rev(store), eval_id))
+        return cur.rowcount == 1
+
+
+# --------------------------------------------------------------------------- interactions
+
+_INTERACTION_COLUMNS = ("no", "kind", "subject", "text", "name_masked", "contact", "case_no",
+                        "unit", "received_at", "due_date", "state", "owner", "answer",
+                        "answered_at", "answered_by")
+
+
+def add_interaction(store, row: dict, actor: str) -> None:
+    with store.transaction():
+        store.conn.execute(
+            f"INSERT INTO interactions ({', '.join(_INTERACTION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_INTERACTION_COLUMNS))})",
+            [row.get(c) for c in _INTERACTION_COLUMNS])
+        store.conn.execute("INSERT INTO interaction_actions (no, at, actor, action, note) "
+                           "VALUES (?, ?, ?, 'received', NULL)",
+                           (row["no"], row["received_at"], actor))
+
+
+def interaction(store, no: str) -> dict | None:
+    row = store.conn.execute(
+        f"SELECT {', '.join(_INTERACTION_COLUMNS)} FROM interactions WHERE no = ?",
+        (no,)).fetchone()
+    return dict(zip(_INTERACTION_COLUMNS, row)) if row else None
+
+
+def interaction_actions(store, no: str) -> list[tuple]:
+    return store.conn.execute("SELECT at, actor, action, note FROM interaction_actions "
+                              "WHERE no = ? ORDER BY id", (no,)).fetchall()
+
+
+def interactions(store, *, units: Sequence[str] | None = None, state: str | None = None,
+                 offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
+    where, params = [], []
+    if units is not None:
+        where.append(f"unit IN ({', '.join('?' * len(units)) or 'NULL'})")
+        params.extend(units)
+    if state:
+        where.append("state = ?")
+        params.append(state)
+    clause = _where(where)
+    total = store.conn.execute(f"SELECT COUNT(*) FROM interactions {clause}",
+                               params).fetchone()[0]
+    rows = store.conn.execute(
+        f"SELECT {', '.join(_INTERACTION_COLUMNS)} FROM interactions {clause} "
+        "ORDER BY received_at DESC LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    return total, [dict(zip(_INTERACTION_COLUMNS, r)) for r in rows]
+
+
+def act_on_interaction(store, no: str, *, state: str, at: str, actor: str, note: str | None,
+                       answer: str | None = None, owner: str | None = None) -> None:
+    with store.transaction():
+        store.conn.execute(
+            "UPDATE interactions SET state = ?, answer = COALESCE(?, answer), "
+            "answered_at = CASE WHEN ? IS NULL THEN answered_at ELSE ? END, "
+            "answered_by = CASE WHEN ? IS NULL THEN answered_by ELSE ? END, "
+            "owner = COALESCE(?, owner) WHERE no = ?",
+            (state, answer, answer, at, answer, actor, owner, no))
+        store.conn.execute("INSERT INTO interaction_actions (no, at, actor, action, note) "
+                           "VALUES (?, ?, ?, ?, ?)", (no, at, actor, state, note))
+
+
+# --------------------------------------------------------------------------- notices
+
+_NOTICE_COLUMNS = ("id", "kind", "title", "body", "audience", "published_at", "published_by",
+                   "config_version")
+
+
+def _notice(row: Sequence) -> dict:
+    out = dict(zip(_NOTICE_COLUMNS, row))
+    out["audience"] = json.loads(out["audience"])
+    return out
+
+
+def add_notice(store, *, kind: str, title: str, body: str, audience: Any, at: str,
+               by: str) -> int:
+    cur = store.conn.execute(
+        "INSERT INTO notices (kind, title, body, audience, published_at, published_by) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (kind, title, body, json.dumps(audience, ensure_ascii=False), at, by))
+    return cur.lastrowid
+
+
+def set_notice_version(store, notice_id: int, version: int) -> None:
+    store.conn.execute("UPDATE notices SET config_version = ? WHERE id = ?",
+                       (version, notice_id))
+
+
+def notices(store, limit: int = 500) -> list[dict]:
+    return [_notice(r) for r in store.conn.execute(
+        f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM notices ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def notice(store, notice_id: int) -> dict | None:
+    row = store.conn.execute(f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM notices WHERE id = ?",
+                             (notice_id,)).fetchone()
+    return _notice(row) if row else None
+
+
+def notice_reads(store, notice_id: int | None = None) -> list[tuple]:
+    """(notice_id, node, user, first read_at) per reader."""
+    clause, params = ("WHERE notice_id = ?", [notice_id]) if notice_id is not None else ("", [])
+    return store.conn.execute(
+        f"SELECT notice_id, node, user, MIN(read_at) FROM notice_reads {clause} "
+        "GROUP BY notice_id, node, user ORDER BY notice_id, node, user", params).fetchall()
+
+
+# --------------------------------------------------------------------------- API tokens
+
+
+def add_api_token(store, *, name: str, token_hash: str, scopes: Sequence[str], at: str,
+                  by: str | None) -> int:
+    with store.transaction():
+        return store.conn.execute(
+            "INSERT INTO api_tokens (name, token_hash, scopes, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?)", (name, token_hash, " ".join(scopes), at, by)).lastrowid
+
+
+def api_token(store, token_hash: str) -> dict | None:
+    row = store.conn.execute(
+        "SELECT id, name, scopes, revoked_at FROM api_tokens WHERE token_hash = ?",
+        (token_hash,)).fetchone()
+    if row is None:
+        return None
+    return {"id": row[0], "name": row[1], "scopes": frozenset(row[2].split()),
+            "revoked_at": row[3]}
+
+
+def api_tokens(store) -> list[dict]:
+    cols = ("id", "name", "scopes", "created_at", "created_by", "revoked_at", "last_used_at")
+    return [dict(zip(cols, r)) for r in store.conn.execute(
+        f"SELECT {', '.join(cols)} FROM api_tokens ORDER BY id")]
+
+
+def revoke_api_token(store, token_id: int, at: str) -> bool:
+    with store.transaction():
+        return store.conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND "
+                                  "revoked_at IS NULL", (at, token_id)).rowcount == 1
+
+
+def touch_api_token(store, token_id: int, at: str) -> None:
+    with store.transaction():
+        store.conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (at, token_id))
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+def case_feed(store, after: int, limit: int) -> list[tuple[int, dict]]:
+    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
+    return [(r[0], dict(zip(_CASE_COLUMNS, r[1:]))) for r in store.conn.execute(
+        f"SELECT f.position, {cols}, ci.department FROM face_cases f "
+        "JOIN cases c ON c.case_no = f.case_no "
+        "LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
+        "WHERE f.position > ? ORDER BY f.position LIMIT ?", (after, limit))]
+
+
+def case_row(store, case_no: str) -> dict | None:
+    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
+    row = store.conn.execute(f"SELECT {cols} FROM cases c WHERE c.case_no = ?",
+                             (case_no,)).fetchone()
+    return dict(zip(_CASE_COLUMNS, row)) if row else None
+
+
+def event_feed(store, after: int, limit: int) -> list[tuple]:
+    return store.conn.execute(
+        "SELECT position, node, seq, type, case_no, ts, canonical, signature, received_at "
+        "FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)).fetchall()
+
+
+def evaluation_feed(store, after: int, limit: int) -> list[dict]:
+    return [dict(zip(_EVAL_COLUMNS, r)) for r in store.conn.execute(
+        f"SELECT {', '.join(_EVAL_COLUMNS)} FROM evaluations WHERE rev > ? ORDER BY rev "
+        "LIMIT ?", (after, limit))]
