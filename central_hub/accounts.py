@@ -60,6 +60,11 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "notices.manage": frozenset({"admin", "centre_staff"}),
     "face.settings": frozenset({"admin"}),
     "api_tokens.manage": frozenset({"admin"}),
+    # electronic supervision (issue #9, docs/supervision.md)
+    "supervision.view": frozenset({"admin", "supervisor", "centre_staff", "dept_reviewer"}),
+    "supervision.answer": frozenset({"admin", "centre_staff", "dept_reviewer"}),
+    "supervision.decide": frozenset({"admin", "supervisor"}),
+    "supervision.manage": frozenset({"admin"}),
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10

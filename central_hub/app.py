@@ -32,6 +32,13 @@ from .jobs import build_scheduler, run_scheduler
 from .store import open_store
 from .sync_api import sync_routes
 from .disclosure.views import routes as disclosure_routes
+from .portal_apply import routes as portal_apply_routes
+from .routing import routing_routes
+from .supervision.views import routes as supervision_routes
+from . import notices as face_notices
+from .api import views as face_api
+from .dashboard import views as face_dashboard
+from .portal import staff as face_staff, views as face_portal
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 APP_NAME = "县级政务服务平台"
@@ -61,7 +68,13 @@ def create_app(config: HubConfig) -> Starlette:
                                        templates)
     app = Starlette(
         routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
-                *catalogue_routes(), *calendar_routes(), *disclosure_routes(), static_mount()],
+                *catalogue_routes(), *calendar_routes(), *disclosure_routes(),
+                *routing_routes(), *portal_apply_routes(),
+                # the public face (issue #8): dashboards, portal, notices, /api/v1
+                *face_dashboard.routes(), *face_portal.routes(), *face_staff.routes(),
+                *face_notices.routes(), *face_api.routes(), *face_api.admin_routes(),
+                *supervision_routes(),   # electronic supervision (issue #9)
+                static_mount()],
         middleware=[
             Middleware(HubTimeMiddleware, now_ts=config.now_ts,
                        hub_key=lambda: hub.identity.public_hex),

@@ -527,3 +527,63 @@ def audit_export(data_dir, since) -> None:
 
 from .disclosure.cli import disclosure_report  # noqa: E402
 main.add_command(disclosure_report)
+
+
+# --------------------------------------------------------------------------- in the field
+# (docs/sync-field.md)
+
+
+@main.command("import")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--ack", "ack_path", default=None,
+              help="Where to write the ack file (default: FILE.ack.json).")
+@_guarded
+def import_command(data_dir: str, file: str, ack_path: str | None) -> None:
+    """Import a node's export FILE (USB) with the push checks; write a hub-signed ack file."""
+    from .identity import load_identity
+    from .usb_import import import_export_file, write_ack_file
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        with open(file, "rb") as fh:
+            result = import_export_file(store, load_identity(config), config, fh)
+    finally:
+        store.close()
+    ack_path = ack_path or file + ".ack.json"
+    write_ack_file(ack_path, result.ack)
+    body = json.loads(result.ack["document"])["body"]
+    click.echo(f"node {result.node}: {result.stored} events stored, acknowledged up to "
+               f"{body['acked_seq']}; {len(result.attachments)} attachments; ack file {ack_path}")
+    if result.error is not None:
+        _fail(f"{result.error.message} [{result.error.code}] (ack file written: {ack_path})")
+
+
+@main.command("restore-token")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--node", "code", required=True)
+@click.option("--ttl", default=24.0, show_default=True, help="Hours the token is valid.")
+@_guarded
+def restore_token_command(data_dir: str, code: str, ttl: float) -> None:
+    """A one-time token that authorises node CODE to restore under a new key."""
+    from .epochs import issue_restore_token
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        token, expires = issue_restore_token(store, config, code, ttl)
+    finally:
+        store.close()
+    click.echo(token)
+    click.echo(f"node {code}: restore token valid until {expires}", err=True)
+
+
+# electronic supervision (issue #9, docs/supervision.md)
+from .supervision.cli import COMMANDS as _SUPERVISION_COMMANDS  # noqa: E402
+
+for _command in _SUPERVISION_COMMANDS:
+    main.add_command(_command)
+
+# the public face: API tokens (issue #8, docs/hub-face.md)
+from .api.cli import api_token as _api_token_group  # noqa: E402
+
+main.add_command(_api_token_group)

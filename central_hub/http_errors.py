@@ -40,6 +40,11 @@ STATUS_BY_CODE = {
     "enroll_token_expired": 410, "node_exists": 409,
     "config_unknown": 404, "not_found": 404, "method_not_allowed": 405,
     "content_type_invalid": 415, "rate_limited": 429, "internal_error": 500,
+    # sync in the field (docs/sync-field.md)
+    "restore_token_malformed": 400, "restore_token_unknown": 403, "restore_token_used": 409,
+    "restore_token_expired": 410, "epoch_behind_backup": 409, "attachment_too_large": 413,
+    "attachment_type_refused": 415, "attachment_unreferenced": 409,
+    "attachment_chunk_corrupt": 422, "attachment_corrupt": 422, "attachment_unknown": 409,
 }
 SYNC_PREFIX = "/sync/"
 

@@ -110,7 +110,7 @@ def push_batch(store: HubStore, identity: HubIdentity, config: HubConfig, node: 
     run = [e for e in events if e.seq > head.seq]
     if not run:
         return signed_ack(identity, node, head.seq, head.link, 0, now_ts)
-    key = PublicKey.from_hex(node.public_key)
+    key = _key_source(store, node)
     try:
         check = verify_chain if config.ack_verifies_every_signature else authenticate_run
         new_head = check(run, key, after=head)
@@ -141,6 +141,26 @@ def push_batch(store: HubStore, identity: HubIdentity, config: HubConfig, node: 
     store.append_events(node.code, rows, now_ts, new_keys)
     store.mark_caught_up(node.code, now_ts)
     return signed_ack(identity, node, new_head.seq, new_head.link, len(rows), now_ts)
+
+
+def _key_source(store: HubStore, node: NodeRecord):
+    """The node's current key, or, for a node with restore epochs, the key in force at each
+    seq (a resend after the hub lost events can cross an epoch boundary)."""
+    current = PublicKey.from_hex(node.public_key)
+    keys = store.node_keys(node.code)
+    if len(keys) <= 1:
+        return current
+    table = [(k.from_seq, PublicKey.from_hex(k.public_key)) for k in keys]
+    if table[-1][1] != current:
+        return current
+
+    def key_at(seq: int) -> PublicKey:
+        chosen = table[0][1]
+        for from_seq, key in table:
+            if from_seq <= seq:
+                chosen = key
+        return chosen
+    return key_at
 
 
 def _fork(store: HubStore, node: NodeRecord, event: SignedEvent, now_ts: str) -> None:

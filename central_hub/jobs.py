@@ -42,7 +42,15 @@ def build_scheduler(hub: HubContext) -> schedule.Scheduler:
     scheduler.every(config.verifier_interval_seconds).seconds.do(
         _safe("verifier", lambda: verify_pending(hub.store, config, time_budget=budget)))
     scheduler.every(10).minutes.do(_safe("nonce pruning", lambda: prune_nonces(hub.store, config)))
+    scheduler.every(10).seconds.do(
+        _safe("supervision tick", lambda: supervision_tick(hub, time_budget=budget)))
     return scheduler
+
+
+def supervision_tick(hub: HubContext, time_budget: float | None = None):
+    """Time-based supervision rules, silent nodes, escalation (docs/supervision.md)."""
+    from .supervision.service import tick
+    return tick(hub.store, hub.config.now(), time_budget=time_budget)
 
 
 def run_background_once(hub: HubContext) -> None:
@@ -50,6 +58,7 @@ def run_background_once(hub: HubContext) -> None:
     run_all(hub.store)
     verify_pending(hub.store, hub.config)
     prune_nonces(hub.store, hub.config)
+    supervision_tick(hub)
 
 
 async def run_scheduler(scheduler: schedule.Scheduler, stop: asyncio.Event,

@@ -252,7 +252,17 @@ def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Project
     # the dashboard facts (issue #8) follow the case rows in the same transaction
     return (Projector("node_stats", (count_node_days,), _reset_stats),
             Projector("content", (handler, make_face_handler(calendars)), reset_content),
-            disclosure_projector(calendars))
+            disclosure_projector(calendars), _routing_projector(), _supervision_projector())
+
+
+def _supervision_projector() -> Projector:
+    from .supervision.service import supervision_projector   # docs/supervision.md
+    return supervision_projector()
+
+
+def _routing_projector() -> Projector:
+    from .routing import routing_projector   # cross-level inboxes (docs/cross-level.md)
+    return routing_projector()
 
 
 def rebuild_all(store: HubStore, batch: int = 1000) -> int:

@@ -12,13 +12,14 @@ import json
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from protocol.config_docs import check_config_kind
 from protocol.document import sign_document
 from protocol.errors import ProtocolError
-from protocol.version import version_string
+from protocol.request_auth import H_VERSION
+from protocol.version import check_version, version_string
 from web.security import client_ip
 
 from .context import HubContext
@@ -117,6 +118,9 @@ async def push(request: Request) -> JSONResponse:
     if content_type != BATCH_CONTENT_TYPE:
         raise HubError(f"a push must be sent as {BATCH_CONTENT_TYPE}",
                        code="content_type_invalid")
+    spoken = request.headers.get(H_VERSION)
+    if spoken is not None:
+        check_version(spoken)     # version_unsupported (400) for a node too far behind
     body = await _read_body(request, hub.config.max_push_bytes)
     head = _reported_head(request)
     path = _signed_path(request)
@@ -183,6 +187,130 @@ async def status(request: Request) -> JSONResponse:
         "hub_time": hub.config.now_ts()})
 
 
+# --------------------------------------------------------------------------- in the field
+# (docs/sync-field.md): restore epochs, the node's log for a rebuild, attachment chunks.
+
+
+async def restore(request: Request) -> JSONResponse:
+    """Start a restore epoch: an administrator's token and a new key (see epochs.py)."""
+    from .epochs import start_epoch
+    hub = _hub(request)
+    wait = hub.enrol_limiter.acquire(client_ip(request))
+    if wait:
+        raise HubError("too many restore attempts from this address; try again later",
+                       code="rate_limited")
+    data = await _json_body(request)
+    token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
+    if not all(isinstance(v, str) for v in (token, public_key, proof)):
+        raise HubError("a restore needs token, public_key and proof (strings)",
+                       code="request_invalid")
+    min_seq = data.get("min_seq")
+    if min_seq is not None and (type(min_seq) is not int or min_seq < 0):
+        raise HubError("min_seq must be a non-negative integer", code="request_invalid")
+    identity = hub.identity
+    statement = start_epoch(hub.store, identity, hub.config, token, public_key, proof,
+                            min_seq)
+    return JSONResponse({
+        "statement": statement,
+        "hub": {"name": identity.name, "signing_key": identity.public_hex,
+                "encryption_key": identity.encryption_public_hex,
+                "fingerprint": identity.fingerprint},
+        "hub_time": hub.config.now_ts(), "protocol_version": version_string()})
+
+
+async def reinstate(request: Request) -> JSONResponse:
+    """Re-record an epoch the hub lost when it was restored from an older backup."""
+    from .epochs import reinstate_epoch
+    hub = _hub(request)
+    wait = hub.enrol_limiter.acquire(client_ip(request))
+    if wait:
+        raise HubError("too many attempts from this address; try again later",
+                       code="rate_limited")
+    data = await _json_body(request)
+    statement, proof = data.get("statement"), data.get("proof")
+    if not isinstance(statement, dict) or not isinstance(proof, str):
+        raise HubError("reinstating an epoch needs its statement and a proof",
+                       code="request_invalid")
+    statement = reinstate_epoch(hub.store, hub.identity, hub.config, statement, proof)
+    return JSONResponse({"statement": statement, "hub_time": hub.config.now_ts()})
+
+
+LOG_MAX_EVENTS = 500
+
+
+async def node_log(request: Request) -> Response:
+    """The node's own stored events after ``after`` as one batch (a rebuild downloads its
+    log); ``X-Hub-Head`` is the hub's acked seq of the node."""
+    from protocol.batch import encode_batch, split_batches
+    from protocol.envelope import decode_event_fast
+    hub = _hub(request)
+    node, _ = _authenticated(request, hub)
+    text = request.query_params.get("after", "0")
+    if not text.isdigit() or len(text) > 16:
+        raise HubError("after must be a non-negative integer", code="request_invalid")
+    stored = hub.store.node_events(node.code, int(text), LOG_MAX_EVENTS)
+    events = [decode_event_fast(e.canonical, e.signature) for e in stored]
+    body = b""
+    if events:
+        body = encode_batch(next(split_batches(events, LOG_MAX_EVENTS, 512 * 1024)))
+    current = hub.store.node(node.code) or node
+    return Response(body, media_type=BATCH_CONTENT_TYPE,
+                    headers={"X-Hub-Head": str(current.acked_seq)})
+
+
+def _sha(request: Request) -> str:
+    sha = request.path_params["sha"]
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise HubError("an attachment is named by 64 lower-case hex characters",
+                       code="attachment_invalid")
+    return sha
+
+
+async def attachment_manifest(request: Request) -> JSONResponse:
+    from .attachments_transport import register_upload
+    hub = _hub(request)
+    sha = _sha(request)
+    body = await _read_body(request, hub.config.max_json_bytes)
+    path = _signed_path(request)
+
+    def work() -> dict:
+        node, _ = authenticate_node(hub.store, hub.config, method="PUT", path=path,
+                                    headers=request.headers, body=body, for_push=True)
+        try:
+            manifest = json.loads(body)
+        except (ValueError, RecursionError):
+            raise HubError("the manifest must be JSON", code="request_invalid") from None
+        return register_upload(hub.store, hub.config, node.code, sha, manifest)
+
+    return JSONResponse(committed(hub.store, work))
+
+
+async def attachment_chunk(request: Request) -> JSONResponse:
+    from .attachments_transport import receive_chunk
+    hub = _hub(request)
+    sha = _sha(request)
+    index_text = request.path_params["index"]
+    if not index_text.isdigit() or len(index_text) > 6:
+        raise HubError("chunk index must be a non-negative integer", code="attachment_invalid")
+    body = await _read_body(request, hub.config.max_push_bytes)
+    path = _signed_path(request)
+
+    def work() -> dict:
+        authenticate_node(hub.store, hub.config, method="PUT", path=path,
+                          headers=request.headers, body=body, for_push=True)
+        return receive_chunk(hub.store, hub.config, sha, int(index_text), body)
+
+    return JSONResponse(committed(hub.store, work))
+
+
+async def attachment_status(request: Request) -> JSONResponse:
+    from .attachments_transport import upload_status
+    hub = _hub(request)
+    sha = _sha(request)
+    _authenticated(request, hub)
+    return JSONResponse(upload_status(hub.store, sha))
+
+
 def sync_routes() -> list[Route]:
     """Bodies are read with explicit limits (``config.max_push_bytes``,
     ``config.max_json_bytes``) so a refusal is a JSON answer with the reason."""
@@ -193,4 +321,10 @@ def sync_routes() -> list[Route]:
         Route("/sync/v1/config/{kind}", config_document, methods=["GET"]),
         Route("/sync/v1/keys", key_statements, methods=["GET"]),
         Route("/sync/v1/status", status, methods=["GET"]),
+        Route("/sync/v1/restore", restore, methods=["POST"]),
+        Route("/sync/v1/restore/reinstate", reinstate, methods=["POST"]),
+        Route("/sync/v1/log", node_log, methods=["GET"]),
+        Route("/sync/v1/attachments/{sha}", attachment_manifest, methods=["PUT"]),
+        Route("/sync/v1/attachments/{sha}/chunks/{index}", attachment_chunk, methods=["PUT"]),
+        Route("/sync/v1/attachments/{sha}/status", attachment_status, methods=["GET"]),
     ]

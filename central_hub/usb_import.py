@@ -145,7 +145,7 @@ def import_export_file(store: HubStore, identity: HubIdentity, config: HubConfig
     now = config.now_ts()
     ack = Ack(node=node.code, acked_seq=node.acked_seq, acked_link=node.acked_link,
               stored=result.stored, hub_time=now, error=error)
-    body = {**ack.to_body(), "file_id": export.file_id}
+    body = {**ack.to_body(), "file_id": export.file_id, "attachments": result.attachments}
     result.ack = sign_document(identity.signing_key, kind=ACK_KIND, issuer=identity.name,
                                issued_at=now, body=body).to_wire()
     sql.finish_import(store, export.file_id, result.stored, node.acked_seq,

@@ -276,3 +276,93 @@ def rotate_key_command(data_dir: str) -> None:
         node.close()
     click.echo(f"已更换节点密钥：{result['old']} → {result['new']}（第 {result['seq']} 条事件）。"
                "县级平台确认前，请求仍用旧密钥签名；请运行 edge-node sync")
+
+
+# --------------------------------------------------------------------------- in the field
+# (docs/sync-field.md): USB export files, ack files, backups and restores
+
+
+@main.command("export")
+@DATA_DIR
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--no-attachments", is_flag=True, help="Events only.")
+@handles_errors
+def export_command(data_dir: str, file: str, no_attachments: bool) -> None:
+    """Write the unacknowledged events (and attachments) to FILE for a USB stick,
+    encrypted to the hub and signed by this node."""
+    from .node import open_data_dir
+    from .usb import export_file
+    node = open_data_dir(data_dir)
+    try:
+        with _sync_errors():
+            info = export_file(node, file, attachments=not no_attachments)
+    finally:
+        node.close()
+    span = f"第 {info['first_seq']}–{info['last_seq']} 条" if info["events"] else "无新事件"
+    click.echo(f"已导出 {info['events']} 条事件（{span}，{info['batches']} 批）、"
+               f"{info['attachments']} 个附件到 {file}（{info['bytes']} 字节，已加密）。"
+               "请带到县级平台导入（central-hub import），再用 edge-node import-ack 导入确认文件")
+
+
+@main.command("import-ack")
+@DATA_DIR
+@click.argument("ackfile", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@handles_errors
+def import_ack_command(data_dir: str, ackfile: str) -> None:
+    """Apply the hub's ack file (verified with the pinned hub key)."""
+    from .node import open_data_dir
+    from .usb import import_ack
+    node = open_data_dir(data_dir)
+    try:
+        with _sync_errors():
+            result = import_ack(node, ackfile)
+    finally:
+        node.close()
+    click.echo(f"县级平台已确认至第 {result['acked_seq']} 条（本次新确认 {result['newly']} 条）")
+    if result["error"]:
+        click.echo(f"县级平台只保存到第 {result['hub_acked_seq']} 条：下次导出或同步将从第 "
+                   f"{result['hub_acked_seq'] + 1} 条起重新发送")
+
+
+@main.command("backup")
+@DATA_DIR
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@handles_errors
+def backup_command(data_dir: str, file: str) -> None:
+    """Write a consistent backup of the node (database, keys, attachments) to FILE."""
+    from .restore import backup_node
+    info = backup_node(data_dir, file)
+    click.echo(f"已备份到 {info['file']}（{info['bytes']} 字节；含节点密钥，请妥善保管）")
+
+
+@main.command("restore")
+@DATA_DIR
+@click.option("--hub", "hub_url", default=None, help="Hub URL (with --backup: default the "
+              "backup's).")
+@click.option("--token", required=True, help="Restore token from the county administrator.")
+@click.option("--backup", "backup_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="Restore from this edge-node backup file instead of from the hub alone.")
+@click.option("--expect-fingerprint", default=None)
+@click.option("--admin-password", default=None)
+@handles_errors
+def restore_command(data_dir: str, hub_url: str | None, token: str, backup_file: str | None,
+                    expect_fingerprint: str | None, admin_password: str | None) -> None:
+    """Rebuild a node into an empty DATA_DIR under a new key (a new epoch)."""
+    from .restore import restore_from_backup, restore_from_hub
+    with _sync_errors():
+        if backup_file:
+            info = restore_from_backup(data_dir, backup_file, token, hub_url=hub_url)
+        else:
+            if not hub_url:
+                from .errors import SetupError
+                raise SetupError("--hub is required", zh="请用 --hub 指定县级平台地址")
+            info = restore_from_hub(data_dir, hub_url, token,
+                                    expect_fingerprint=expect_fingerprint,
+                                    admin_password=admin_password)
+    click.echo(f"节点 {info['node']} 已恢复：第 {info['epoch']} 纪元，新密钥自第 {info['from_seq']} "
+               f"条起生效；从县级平台下载 {info['downloaded']} 条事件")
+    if info.get("pushed"):
+        click.echo(f"备份中县级平台缺少的 {info['pushed']} 条事件已上报")
+    if info.get("admin_password"):
+        click.echo(f"管理员 admin 的新密码：{info['admin_password']}（只显示一次）")

@@ -63,6 +63,19 @@ REFUSAL_ZH = {
     "enroll_token_unknown": "县级平台没有签发过此接入令牌，请核对后重新输入",
     "node_exists": "县级平台上已有使用此编码的节点",
     "config_unknown": "县级平台没有这种配置文件",
+    # sync in the field (docs/sync-field.md)
+    "restore_token_used": "此恢复令牌已被使用，请向县级管理员申请新的令牌",
+    "restore_token_expired": "此恢复令牌已过期，请向县级管理员申请新的令牌",
+    "restore_token_unknown": "县级平台没有签发过此恢复令牌，请核对后重新输入",
+    "restore_token_malformed": "恢复令牌输入有误（校验位不符），请核对后重新输入",
+    "epoch_behind_backup": "备份中有县级平台没有的事件，且无法用备份中的密钥上报（密钥已失效），"
+                           "不能从此备份恢复；请改用 edge-node restore --hub 从县级平台重建",
+    "version_unsupported": "本节点的协议版本县级平台不支持，请升级节点软件",
+    "attachment_too_large": "附件超过 10 MiB，县级平台拒收",
+    "attachment_type_refused": "附件类型不是 PDF、PNG 或 JPEG，县级平台拒收",
+    "attachment_unreferenced": "县级平台尚未收到引用此附件的公开文件，稍后再传",
+    "attachment_chunk_corrupt": "附件分块在传输中损坏，将重新发送",
+    "attachment_corrupt": "附件拼合后校验不符，将重新发送损坏的分块",
 }
 
 
@@ -149,6 +162,8 @@ class HubLink:
         self.offset_ms: int = state.get("clock_offset_ms") or 0
         self.offset_known = state.get("clock_offset_ms") is not None
         self.traffic = Traffic()
+        #: the protocol version this node speaks (a node kept one minor behind says 1.0)
+        self.protocol_version: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ keys
 
@@ -236,8 +251,10 @@ class HubLink:
     def request(self, method: str, path: str, body: bytes = b"", *,
                 content_type: str | None = None, signed: bool = True,
                 key: PrivateKey | None = None, check_key: bool = True,
-                timeout: float | None = None) -> Answer:
-        """Send one request; return the 2xx answer (JSON parsed) or raise a SyncError."""
+                timeout: float | None = None, expect_json: bool = True) -> Answer:
+        """Send one request; return the 2xx answer (JSON parsed) or raise a SyncError.
+
+        ``expect_json=False``: a binary answer (``/sync/v1/log`` sends a batch)."""
         if not self.hub_url:
             raise NotEnrolled("no hub URL", zh="本节点尚未接入县级平台，请先运行 edge-node enroll")
         for attempt in (1, 2):
@@ -246,7 +263,7 @@ class HubLink:
             if check_key:
                 self._check_key(answer.headers)
             if 200 <= answer.status < 300:
-                if answer.data is None:
+                if answer.data is None and expect_json:
                     raise HubUnreachable(
                         f"{method} {path}: the hub's answer is not complete JSON",
                         zh="县级平台的答复不完整（网络中断），稍后自动重试",
@@ -269,6 +286,10 @@ class HubLink:
             headers.update(sign_request(key or self.node.key, self.node.code, method, path,
                                         body, ts=self.corrected_now(),
                                         offset_ms=self.offset_ms))
+            if self.protocol_version is not None:
+                from protocol.request_auth import H_VERSION
+                from protocol.version import version_string
+                headers[H_VERSION] = version_string(self.protocol_version)
         before = self.node.now()
         kwargs: dict[str, Any] = {"content": body if body else None, "headers": headers}
         if timeout is not None:

@@ -26,8 +26,16 @@ def verify_log(node, *, full: bool = False) -> tuple[bool, str | None, int]:
     batch = []
     count = 0
     check = verify_chain if full else authenticate_run
+    from .restore import epoch_boundaries   # restore epochs: a new key from a seq on
+    boundaries = epoch_boundaries(node)
     try:
         for event in node.store.iter_events(strict=full):
+            if event.seq in boundaries:
+                if batch:
+                    head = check(batch, key, after=head)
+                    count += len(batch)
+                    batch = []
+                key = boundaries[event.seq]
             batch.append(event)
             if len(batch) >= VERIFY_BATCH:
                 head = check(batch, key, after=head)

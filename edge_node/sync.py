@@ -44,6 +44,7 @@ from protocol.calendar import Calendar
 from protocol.catalogue import validate_catalogue
 from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, verify_config, \
     verify_manifest
+from protocol.config_docs import CONFIG_NOTICES   # notices (issue #8, edge_node/notices.py)
 from protocol.document import verify_document
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
@@ -71,7 +72,8 @@ MAX_BATCH_RAW_BYTES = 256 * 1024
 #: Give up a round after this many chain_gap resends without progress.
 MAX_GAP_RESENDS = 3
 
-PULLED_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR)
+PULLED_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR, CONFIG_NOTICES,
+                "config.rules")   # supervision rules (issue #9, edge_node/supervision.py)
 
 
 def default_http(timeout: float = 60.0):
@@ -97,6 +99,7 @@ class RoundReport:
     requests: int = 0
     gap_resends: int = 0
     error: SyncError | None = None
+    attachments: Any = None      # the attachment phase's AttachmentReport
 
     @property
     def waiting(self) -> int:
@@ -116,11 +119,17 @@ class SyncClient:
     def __init__(self, node, http=None, *, hub_url: str | None = None,
                  max_batch_events: int = MAX_BATCH_EVENTS,
                  max_batch_bytes: int = MAX_BATCH_RAW_BYTES,
-                 request_timeout: float | None = None) -> None:
+                 request_timeout: float | None = None,
+                 push_version: tuple[int, int] | None = None,
+                 attachment_budget_bytes: int = 4 * 1024 * 1024) -> None:
+        from .usb import push_version as configured_version
         self.node = node
+        self.push_version = push_version or configured_version(node)
+        self.attachment_budget_bytes = attachment_budget_bytes
         self._owns_http = http is None
         self.http = http if http is not None else default_http()
         self.link = HubLink(node, self.http, hub_url=hub_url)
+        self.link.protocol_version = self.push_version
         self.max_batch_events = max_batch_events
         self.max_batch_bytes = max_batch_bytes
         self.request_timeout = request_timeout
@@ -211,12 +220,20 @@ class SyncClient:
         self.store.save_sync_state(last_attempt_at=started)
         try:
             self.link.pinned_key()
-            self.push(report)
+            try:
+                self.push(report)
+            except HubRefused as exc:
+                # a hub restored from a backup older than our restore epoch no longer
+                # knows our key: show it the epoch statement it signed, then go on
+                if exc.code != "request_signature_invalid" or not self.reinstate_epoch():
+                    raise
+                self.push(report)
             self.pull(report)
             if report.applied:
                 self.push(report)
             if report.batches == 0:
                 self.report_status()
+            self.upload_attachments(report)
         except SyncError as exc:
             report.error = exc
         except NodeError as exc:   # e.g. an ack beyond our log, a link mismatch
@@ -273,15 +290,16 @@ class SyncClient:
     def push(self, report: RoundReport | None = None) -> RoundReport:
         """Send every unacknowledged event; see the module docs."""
         report = report if report is not None else RoundReport()
+        from .usb import resend_start
         store = self.store
-        start = store.acked_seq() + 1
+        start = resend_start(self.node)
         stalls = 0
         while True:
             events = store.events_from(start, self.max_batch_events)
             if not events:
                 break
             batch = next(split_batches(events, self.max_batch_events, self.max_batch_bytes))
-            body = encode_batch(batch)
+            body = encode_batch(batch, version=self.push_version)
             head = store.chain_head().seq
             try:
                 answer = self.link.request("POST", f"/sync/v1/push?head={head}", body,
@@ -301,8 +319,10 @@ class SyncClient:
             report.batches += 1
             newly = self._apply_ack(ack)
             report.pushed += newly
-            if ack.error and ack.acked_seq < batch[-1].seq:
-                code = ack.error.get("code") if isinstance(ack.error, dict) else None
+            code = ack.error.get("code") if isinstance(ack.error, dict) else None
+            if ack.error and ack.acked_seq < batch[-1].seq and code != "chain_gap":
+                # (chain_gap: the hub holds less than we sent it, e.g. it was restored
+                # from a backup; resend from its head, below)
                 raise HubRefused(f"push stopped at seq {ack.acked_seq + 1}: {ack.error}",
                                  zh=REFUSAL_ZH.get(code or "", "县级平台只接收了部分事件"),
                                  code=code or "push_incomplete", body={"ack": ack.to_body()})
@@ -312,7 +332,40 @@ class SyncClient:
                 raise HubRefused("the hub acknowledges nothing new",
                                  zh="县级平台没有确认新的事件，稍后重试", code="push_stalled")
             start = next_start
+        if store.sync_state().get("resend_from"):
+            store.save_sync_state(resend_from=None)
         return report
+
+    def reinstate_epoch(self) -> bool:
+        """Give the hub back the ``node.epoch`` statement it signed for this node (see
+        docs/sync-field.md); True when the hub took it."""
+        epoch = self.store.sync_state().get("epoch")
+        if not epoch or epoch.get("public_key") != self.node.key.public.hex:
+            return False
+        import hashlib
+        import json
+        statement = epoch["statement"]
+        digest = hashlib.sha256(statement["document"].encode("utf-8")).hexdigest()
+        body = json.dumps({"statement": statement,
+                           "proof": sign_enrolment(self.node.key, digest)}).encode("utf-8")
+        self.link.request("POST", "/sync/v1/restore/reinstate", body,
+                          content_type="application/json", signed=False)
+        log.warning("the hub had lost this node's restore epoch %s; it is recorded again",
+                    epoch.get("epoch"))
+        return True
+
+    def upload_attachments(self, report: RoundReport | None = None):
+        """The attachment phase (``attachments_transport``): after the events, with its
+        own budget; its failures are recorded in the report, never raised."""
+        from .attachments_transport import upload_attachments
+        try:
+            result = upload_attachments(self, budget_bytes=self.attachment_budget_bytes)
+        except Exception:     # attachments must never stop the events' round
+            log.exception("attachment phase failed")
+            result = None
+        if report is not None:
+            report.attachments = result
+        return result
 
     def _ack(self, wire: Any) -> Ack:
         return self.link.verified(lambda w, key: verify_ack(w, key, self.node.code), wire)
@@ -386,6 +439,12 @@ class SyncClient:
                     else:
                         log.info("hub calendar %d is older than ours (%d): kept ours",
                                  calendar.version, current)
+                elif doc.kind == "config.rules":
+                    from .supervision import apply_rules
+                    apply_rules(node, doc)
+                elif doc.kind == CONFIG_NOTICES:
+                    from .notices import apply_notices
+                    apply_notices(node, doc)
                 store.save_sync_state(config_versions=updated)
         except (ProtocolError, ValidationError) as exc:
             raise HubRefused(f"{doc.kind} version {doc.version} cannot be applied: {exc}",

@@ -133,6 +133,10 @@ def import_ack(node, path: str | os.PathLike) -> dict:
                            zh="确认文件不是县级平台签发的（签名无法验证，或不是本节点的），未应用",
                            code="hub_signature_invalid") from None
     newly = apply_ack(node, ack)
+    stored = json.loads(wire["document"])["body"].get("attachments")
+    if isinstance(stored, list):
+        from .attachments_transport import mark_confirmed
+        mark_confirmed(node, [s for s in stored if isinstance(s, str) and len(s) == 64])
     error = ack.error if isinstance(ack.error, dict) else None
     if error and error.get("code") != "chain_gap":
         code = error.get("code") or "push_incomplete"

@@ -37,7 +37,7 @@ from .keys import PublicKey
 
 __all__ = [
     "ENTRY_KINDS", "INBOX_FORMAT", "RoutingError", "application_digest", "county_run",
-    "empty_inbox", "find_ref", "held_periods", "open_foreign_events", "origin_ref",
+    "empty_inbox", "find_ref", "held_periods", "judge_sides", "open_foreign_events", "origin_ref",
     "return_index", "side_shares", "side_working_days", "snapshot_of", "step_levels",
     "validate_inbox",
 ]
@@ -247,3 +247,22 @@ def side_shares(item: Mapping) -> dict[str, int]:
     for step in item["flow"]:
         shares[step.get("level", "township")] += int(step.get("share_pct", 0))
     return shares
+
+
+def judge_sides(events: Iterable[Mapping], item: Mapping, calendar: Calendar, today: date,
+                limit_half_days: int) -> list[dict]:
+    """Each side judged on its own share of the limit: ``[{"side", "held_days",
+    "allowed_days", "over"}]`` for the sides that held the case. ``allowed_days`` is
+    ``limit × share / 100`` working days, a part day rounded up (never flags early, like
+    T-05); time in transit counts against neither side."""
+    periods = held_periods(events)
+    shares = side_shares(item)
+    out = []
+    for side in SIDES:
+        if not periods[side]:
+            continue
+        held = side_working_days(periods[side], calendar, today)
+        allowed = -(-limit_half_days * shares[side] // 200)   # half days → days, ceiling
+        out.append({"side": side, "held_days": held, "allowed_days": allowed,
+                    "over": held > allowed})
+    return out

@@ -26,6 +26,11 @@ HUB_PORT = 8700
 NODES = [("XZ-001", "青岚镇便民服务中心", 8701), ("XZ-002", "白溪乡便民服务中心", 8702),
          ("XZ-003", "龙泉镇便民服务中心", 8703)]
 NODE_PASSWORD = "demo-admin-2026"
+# A county department desk is a node too (issue #11): 青岚县民政局's window, which decides the
+# 初审 cases townships forward to it (docs/cross-level.md).
+COUNTY_NODE = ("XJ-MZ", "青岚县民政局审批窗口", 8704, "510829-MZ")
+TOWNSHIP_UNITS = {"XZ-001": "510829100"}
+STAFF_PASSWORD = "demo-staff-2026"
 
 
 def run(*args: str, capture: bool = True) -> str:
@@ -80,8 +85,86 @@ def build(cases: int) -> dict:
                     "--name", name).strip().splitlines()[-1]
         logins["nodes"][code] = {"username": "admin", "password": NODE_PASSWORD,
                                  "token": token, "enrolled": False}
+    code, name, _port, _unit = COUNTY_NODE
+    print(f"· initialising the county desk {name} ({code}) …")
+    run("edge-node", "init", str(DATA / code), "--code", code, "--name", name,
+        "--admin-password", NODE_PASSWORD)
+    token = run("central-hub", "enroll-token", str(DATA / "hub"), "--node", code,
+                "--name", name).strip().splitlines()[-1]
+    logins["nodes"][code] = {"username": "admin", "password": NODE_PASSWORD,
+                             "token": token, "enrolled": False}
     (DATA / "logins.json").write_text(json.dumps(logins, ensure_ascii=False, indent=1))
     return logins
+
+
+def crosslevel_story(hub_url: str) -> str:
+    """Item 6 of issue #11: XZ-001 forwards a 初审 case (最低生活保障对象认定) to the county
+    department node XJ-MZ, which decides; the result returns and XZ-001 delivers. The
+    window work is done with the nodes' domain functions (what the screens call); every
+    move between the nodes goes through `edge-node sync` and the hub's inboxes."""
+    from edge_node import cases, inbox, users
+    from edge_node.node import open_data_dir
+
+    town_code, county_code = "XZ-001", COUNTY_NODE[0]
+
+    def staff(node) -> dict:
+        admin = node.store.user_by_username("admin")
+        out = {}
+        for role in ("clerk", "handler", "reviewer", "approver"):
+            name = f"demo-{role}"
+            user = node.store.user_by_username(name) or users.create_user(
+                node, name, f"演示{role}", (role,), STAFF_PASSWORD,
+                actor={"id": admin["id"], "role": "admin"})
+            out[role] = {"id": user["id"], "role": role}
+        return out
+
+    def sync(code: str) -> None:
+        run("edge-node", "sync", str(DATA / code))
+
+    town = open_data_dir(DATA / town_code)
+    try:
+        t = staff(town)
+        state = cases.intake(town, t["clerk"], item_code="MZ-QR-0001", applicant={
+            "kind": "person", "name": "李秀兰", "id_type": "resident_id",
+            "id_no": "11010519491231002X", "phone": "13800138000"},
+            materials=["M1", "M2", "M3", "M4", "M5", "M7"], outcome="accept")
+        no = state["case"]
+        cases.complete_step(town, t["handler"], no, opinion="入户调查：家庭收入低于标准，情况属实")
+        cases.complete_step(town, t["reviewer"], no, opinion="乡镇审核同意，报县民政局审批")
+        inbox.forward_case(town, t["reviewer"], no, opinion="初审符合条件，同意上报",
+                           to=county_code)
+    finally:
+        town.close()
+    print(f"  {town_code} forwarded {no} (初审) to {county_code}")
+    sync(town_code)
+    sync(county_code)
+    county = open_data_dir(DATA / county_code)
+    try:
+        c = staff(county)
+        [entry] = [e for e in inbox.inbox_entries(county) if e["case"] == no]
+        inbox.take_forwarded(county, c["reviewer"], entry["id"])
+        cases.complete_step(county, c["reviewer"], no, opinion="县级审核：材料齐全，符合条件")
+        cases.decide(county, c["approver"], no, outcome="approve",
+                     reason="符合最低生活保障条件，予以确认")
+        inbox.return_result(county, c["approver"], no, opinion="审批确认，请乡镇公示并送达")
+    finally:
+        county.close()
+    print(f"  {county_code} took {no}, decided (approve) and returned the result")
+    sync(county_code)
+    sync(town_code)
+    town = open_data_dir(DATA / town_code)
+    try:
+        t = staff(town)
+        [result] = [e for e in inbox.inbox_entries(town) if e["case"] == no]
+        inbox.receive_result(town, t["clerk"], result["id"])
+        cases.complete_step(town, t["handler"], no, opinion="公示七日无异议")
+        cases.complete(town, t["clerk"], no, result="认定为最低生活保障对象")
+        cases.deliver(town, t["clerk"], no, recipient="李秀兰")
+    finally:
+        town.close()
+    sync(town_code)
+    print(f"  {town_code} received the result and delivered {no} (送达)")
+    return no
 
 
 def main() -> None:
@@ -129,6 +212,28 @@ def main() -> None:
         print(f"· syncing {name} …")
         run("edge-node", "sync", str(DATA / code))
 
+    county_code, county_name, county_port, county_unit = COUNTY_NODE
+    if can_sync and county_code in logins["nodes"]:
+        node = logins["nodes"][county_code]
+        if not node.get("enrolled"):
+            print(f"· enrolling {county_name} with the hub …")
+            run("edge-node", "enroll", str(DATA / county_code), "--hub", hub_url,
+                "--token", node["token"])
+            node["enrolled"] = True
+            run("central-hub", "org", "assign-node", str(DATA / "hub"), "--node", county_code,
+                "--org-unit", county_unit)
+            for code, unit in TOWNSHIP_UNITS.items():
+                run("central-hub", "org", "assign-node", str(DATA / "hub"), "--node", code,
+                    "--org-unit", unit)
+            logins_file.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
+        run("edge-node", "sync", str(DATA / county_code))
+        if not logins.get("crosslevel_case"):
+            print("· cross-level handling (上报 → 县级审批 → 结果回传 → 送达) …")
+            logins["crosslevel_case"] = crosslevel_story(hub_url)
+            logins_file.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
+        children.append(serve("edge-node", DATA / county_code, county_port,
+                              f"{county_code}.log"))
+
     for code, _name, port in NODES:
         children.append(serve("edge-node", DATA / code, port, f"{code}.log"))
     for _code, _name, port in NODES:
@@ -142,6 +247,14 @@ def main() -> None:
         node = logins["nodes"][code]
         print(f"{name} ({code})")
         print(f"  http://{HOST}:{port}/      user {node['username']}  password {node['password']}")
+    if county_code in logins["nodes"] and can_sync:
+        print(f"{county_name} ({county_code}, county desk)")
+        print(f"  http://{HOST}:{county_port}/inbox  user demo-approver  password {STAFF_PASSWORD}")
+    if logins.get("crosslevel_case"):
+        no = logins["crosslevel_case"]
+        print(f"cross-level case {no}: forwarded by XZ-001, decided by {county_code}, delivered")
+        print(f"  {hub_url}/cases/{no}   http://{HOST}:{NODES[0][2]}/cases/{no}")
+        print(f"  on-line applications: {hub_url}/portal/apply  (land in XZ-001's /inbox)")
     if not can_sync:
         print("\n(note: this build has no `edge-node sync` yet; nodes run unsynced)")
     print(f"\nlogs in {DATA / 'logs'}; press Ctrl-C to stop everything.")

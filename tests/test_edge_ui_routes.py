@@ -45,12 +45,16 @@ GET_ROUTES = ("/", "/login", "/intake", "/intake/items", "/cases/{case_no}", "/s
               "/cases/{case_no}/print/{kind}", "/admin/users", "/kiosk",
               "/kiosk/items/{code}", "/kiosk/status", "/health", "/api/cases/{case_no}",
               "/sync", "/sync/indicator", "/disclosure", "/disclosure/new",
-              "/disclosure/attachments/{sha}", "/disclosure/{doc}", "/disclosure/{doc}/edit")
+              "/disclosure/attachments/{sha}", "/disclosure/{doc}", "/disclosure/{doc}/edit",
+              "/inbox", "/inbox/entries/{entry_id}",   # inbox: tests/test_crosslevel_flow.py
+              "/notices", "/notices/{notice_id}")      # notices: tests/test_hub_face.py
 POST_ROUTES = ("/login", "/logout", "/intake", "/intake/check",
                "/cases/{case_no}/act/{action}", "/admin/users",
                "/admin/users/{user_id}/active", "/admin/users/{user_id}/password",
                "/kiosk/status", "/api/login", "/api/logout", "/api/cases", "/sync/now",
-               "/disclosure/new", "/disclosure/{doc}/edit", "/disclosure/{doc}/act/{action}")
+               "/disclosure/new", "/disclosure/{doc}/edit", "/disclosure/{doc}/act/{action}",
+               "/inbox/entries/{entry_id}/take", "/inbox/forward/{case_no}",
+               "/inbox/return/{case_no}", "/notices/{notice_id}/read")
 DRAFTERS = {"clerk", "handler", "reviewer", "approver", "head"}
 
 
@@ -72,6 +76,10 @@ def expected_get(route: str, role: str | None) -> int:
         return 200 if role == "admin" else 403
     if route in ("/disclosure/new", "/disclosure/{doc}/edit"):
         return 200 if role in DRAFTERS else 403
+    if route == "/notices/{notice_id}":
+        return 404 if role in STAFF else 403      # no such notice
+    if route == "/inbox/entries/{entry_id}":
+        return 404 if role in STAFF else 403      # no such entry
     if route == "/disclosure/attachments/{sha}":
         return 404 if role in STAFF else 403      # no such file
     return 200 if role in STAFF else 403          # case detail, search, receipts, disclosure

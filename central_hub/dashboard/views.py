@@ -175,14 +175,14 @@ def dashboard_data(hub, f: Filters) -> dict:
     store = hub.store
     scope = f.scope()
     today = hub.config.now().date().isoformat()
-    total = (sql.totals(store, since=f.since, until=f.until, **scope) or [{}])[0]
-    overdue = sql.overdue_now(store, today=today, **scope)
-    evals = sql.evaluation_counts(store, since=f.since, until=f.until, **scope)
-    summary = _figures(total, overdue.get("", 0), evals.get("", {}))
     by_node_rows = sql.totals(store, since=f.since, until=f.until, group="node", **scope)
     overdue_node = sql.overdue_now(store, today=today, group="node", **scope)
     evals_node = sql.evaluation_counts(store, since=f.since, until=f.until, group="node",
                                        **scope)
+    # the whole is the sum of the nodes (one query fewer of each kind)
+    total = {k: sum(r[k] for r in by_node_rows) for k in sql._TOTAL_NAMES}
+    evals = {"": {level: sum(e.get(level, 0) for e in evals_node.values()) for level in LEVELS}}
+    summary = _figures(total, sum(overdue_node.values()), evals[""])
     fresh = sql.node_freshness(store)
     now = hub.config.now()
     seen = {r["key"] for r in by_node_rows}
@@ -198,7 +198,7 @@ def dashboard_data(hub, f: Filters) -> dict:
     overdue_item = sql.overdue_now(store, today=today, group="item_code", **scope)
     evals_item = sql.evaluation_counts(store, since=f.since, until=f.until,
                                        group="item_code", **scope)
-    items = {r.code: r for r in store.catalogue_items(include_withdrawn=True)}
+    items = {r.code: r for r in _catalogue(hub)}
     units = {u.code: u.name for u in store.org_units()}
     by_item, by_dept = [], {}
     for r in by_item_rows:
@@ -215,7 +215,9 @@ def dashboard_data(hub, f: Filters) -> dict:
                   "work_days_n", "fees_fen"):
             acc[k] += r[k]
         acc["overdue"] += overdue_item.get(r["key"], 0)
-    departments = [{**_figures(d, d["overdue"], {}), "name": d["name"]}
+        for level, n in evals_item.get(r["key"], {}).items():
+            acc.setdefault("evals", {})[level] = acc.get("evals", {}).get(level, 0) + n
+    departments = [{**_figures(d, d["overdue"], d.get("evals", {})), "name": d["name"]}
                    for d in sorted(by_dept.values(), key=lambda d: d["key"])]
     by_item.sort(key=lambda r: -r["received"])
     days = (date.fromisoformat(f.until) - date.fromisoformat(f.since)).days
@@ -225,6 +227,16 @@ def dashboard_data(hub, f: Filters) -> dict:
             "departments": departments, "series": series, "grain": grain,
             "levels": {LEVELS[k]: evals.get("", {}).get(k, 0) for k in LEVELS},
             "stale_nodes": [n for n in by_node if n["freshness"]["stale"]]}
+
+
+def _catalogue(hub) -> list:
+    """Published items (names, departments), parsed once per catalogue version."""
+    cache = hub.__dict__.setdefault("_face_catalogue", {})
+    version = sql.config_version(hub.store, "config.catalogue")
+    if cache.get("version") != version:
+        cache.clear()
+        cache.update(version=version, items=hub.store.catalogue_items(include_withdrawn=True))
+    return cache["items"]
 
 
 def charts(data: dict) -> dict[str, str]:
@@ -266,7 +278,7 @@ def _choices(hub) -> dict:
     return {"unit_choices": [(u.code, u.name) for u in units
                              if u.kind in ("county", "department", "township")],
             "node_choices": [(n.code, n.name) for n in hub.store.nodes()],
-            "item_choices": [(i.code, i.name) for i in hub.store.catalogue_items()]}
+            "item_choices": [(i.code, i.name) for i in _catalogue(hub) if not i.withdrawn]}
 
 
 @page("dashboard.view")

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 OPEN_CLOCK_STATES = ("accepted", "suspended", "decided")
+# literal, so that SQLite can use the partial index face_open_due
+_OPEN_CLOCK_SQL = "state IN ('accepted', 'suspended', 'decided')"
 METRICS = ("received", "accepted", "refused", "completed", "on_time", "late", "overdue",
            "fees", "evaluated", "bad")
 
@@ -85,10 +87,29 @@ def put_case_facts(store, facts: Sequence[tuple]) -> None:
             "SUM(completed), SUM(on_time), COALESCE(SUM(work_days), 0), COUNT(work_days), "
             "SUM(fees_fen) FROM face_cases WHERE day = ? AND node = ? GROUP BY item_code",
             (day, node))
+    for month, node in sorted({(f[2][:7], f[1]) for f in facts}):
+        _refresh_month(conn, month, node)
+
+
+_SUMS = ("SUM(received), SUM(accepted), SUM(refused), SUM(completed), SUM(on_time), "
+         "SUM(work_days_sum), SUM(work_days_n), SUM(fees_fen)")
+
+
+def _refresh_month(conn, month: str, node: str | None = None) -> None:
+    """face_monthly rows of ``month`` (and ``node``) from face_daily."""
+    node_clause = "AND node = ?" if node is not None else ""
+    params = [month + "-01", month + "-31"] + ([node] if node is not None else [])
+    conn.execute(f"DELETE FROM face_monthly WHERE month = ? {node_clause}",
+                 [month] + ([node] if node is not None else []))
+    conn.execute(
+        "INSERT INTO face_monthly (month, node, item_code, received, accepted, refused, "
+        "completed, on_time, work_days_sum, work_days_n, fees_fen) "
+        f"SELECT substr(day, 1, 7), node, item_code, {_SUMS} FROM face_daily "
+        f"WHERE day BETWEEN ? AND ? {node_clause} GROUP BY node, item_code", params)
 
 
 def reset_face_projection(store) -> None:
-    for table in ("face_cases", "face_daily", "notice_reads"):
+    for table in ("face_cases", "face_daily", "face_monthly", "notice_reads"):
         store.conn.execute(f"DELETE FROM {table}")
 
 
@@ -102,33 +123,84 @@ def add_notice_reads(store, rows: Sequence[tuple]) -> None:
 # --------------------------------------------------------------------------- dashboard
 
 
+_TOTAL_NAMES = ("received", "accepted", "refused", "completed", "on_time", "work_days_sum",
+                "work_days_n", "fees_fen")
+
+
+def _segments(since: str, until: str) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+    """[since, until] as day ranges for face_daily and a range of whole months for
+    face_monthly (None when no month is wholly inside)."""
+    first = since[:7] if since[8:] == "01" else _next_month(since[:7])
+    last_end = _month_end(until[:7])
+    last = until[:7] if until == last_end else _prev_month(until[:7])
+    if first > last:
+        return [(since, until)], None
+    days = []
+    if since < first + "-01":
+        days.append((since, _month_end(_prev_month(first))))
+    if until > _month_end(last):
+        days.append((_next_month(last) + "-01", until))
+    return days, (first, last)
+
+
+def _next_month(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y + (m == 12)}-{m % 12 + 1:02d}"
+
+
+def _prev_month(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y - (m == 1)}-{(m - 2) % 12 + 1:02d}"
+
+
+def _month_end(month: str) -> str:
+    import calendar
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{month}-{calendar.monthrange(y, m)[1]:02d}"
+
+
 def totals(store, *, since: str, until: str, nodes=None, department=None, item=None,
            group: str | None = None) -> list[dict]:
-    """Sums over ``face_daily`` for cases received in [since, until]; ``group`` one of
-    None, "node", "item_code", "day", "month"."""
+    """Sums for cases received in [since, until] (whole months from ``face_monthly``, the
+    rest from ``face_daily``); ``group`` one of None, "node", "item_code", "day", "month"."""
     where, params = _scope(nodes, department, item)
-    where = ["day BETWEEN ? AND ?", *where]
-    key = {"node": "node", "item_code": "item_code", "day": "day",
-           "month": "substr(day, 1, 7)", None: "''"}[group]
-    rows = store.conn.execute(
-        f"SELECT {key} AS k, SUM(received), SUM(accepted), SUM(refused), SUM(completed), "
-        f"SUM(on_time), SUM(work_days_sum), SUM(work_days_n), SUM(fees_fen) "
-        f"FROM face_daily {_where(where)} GROUP BY k ORDER BY k", [since, until, *params])
-    names = ("key", "received", "accepted", "refused", "completed", "on_time",
-             "work_days_sum", "work_days_n", "fees_fen")
-    return [{n: (v or 0) if n != "key" else v for n, v in zip(names, r)} for r in rows]
+    if group == "day":
+        days, months = [(since, until)], None
+    else:
+        days, months = _segments(since, until)
+    out: dict[str, list[int]] = {}
+
+    def add(rows) -> None:
+        for k, *values in rows:
+            acc = out.setdefault(k, [0] * len(_TOTAL_NAMES))
+            for i, v in enumerate(values):
+                acc[i] += v or 0
+
+    day_key = {"node": "node", "item_code": "item_code", "day": "day",
+               "month": "substr(day, 1, 7)", None: "''"}[group]
+    for a, b in days:
+        add(store.conn.execute(
+            f"SELECT {day_key} AS k, {_SUMS} FROM face_daily "
+            f"{_where(['day BETWEEN ? AND ?', *where])} GROUP BY k", [a, b, *params]))
+    if months is not None:
+        month_key = {"node": "node", "item_code": "item_code", "month": "month",
+                     None: "''"}[group]
+        add(store.conn.execute(
+            f"SELECT {month_key} AS k, {_SUMS} FROM face_monthly "
+            f"{_where(['month BETWEEN ? AND ?', *where])} GROUP BY k",
+            [months[0], months[1], *params]))
+    return [{"key": k, **dict(zip(_TOTAL_NAMES, v))} for k, v in sorted(out.items())]
 
 
 def overdue_now(store, *, today: str, nodes=None, department=None, item=None,
                 group: str | None = None) -> dict[str, int]:
     """Open cases past their due date today, counted per ``group`` ("" for the total)."""
     where, params = _scope(nodes, department, item)
-    marks = ", ".join("?" * len(OPEN_CLOCK_STATES))
-    where = [f"state IN ({marks})", "due_date < ?", *where]
+    where = [_OPEN_CLOCK_SQL, "due_date < ?", *where]
     key = {"node": "node", "item_code": "item_code", None: "''"}[group]
     return dict(store.conn.execute(
         f"SELECT {key}, COUNT(*) FROM cases {_where(where)} GROUP BY 1",
-        [*OPEN_CLOCK_STATES, today, *params]).fetchall())
+        [today, *params]).fetchall())
 
 
 def evaluation_counts(store, *, since: str, until: str, nodes=None, department=None,
@@ -149,9 +221,8 @@ def _drill_where(metric: str, *, since: str, until: str, today: str, nodes, depa
     """(FROM clause, WHERE clause, params) selecting the cases behind one figure."""
     if metric == "overdue":
         where, params = _scope(nodes, department, item, "c")
-        marks = ", ".join("?" * len(OPEN_CLOCK_STATES))
-        return ("cases c", _where([f"c.state IN ({marks})", "c.due_date < ?", *where]),
-                [*OPEN_CLOCK_STATES, today, *params])
+        return ("cases c", _where([_OPEN_CLOCK_SQL.replace("state", "c.state"),
+                                   "c.due_date < ?", *where]), [today, *params])
     if metric in ("evaluated", "bad"):
         where, params = _scope(nodes, department, item, "e")
         where = ["e.day BETWEEN ? AND ?", *where]
@@ -207,6 +278,11 @@ def iter_drill_down(store, metric: str, *, since: str, until: str, today: str, n
             after = rows[-1][0]
     finally:
         conn.close()
+
+
+def config_version(store, kind: str) -> int:
+    return store.conn.execute("SELECT COALESCE(MAX(version), 0) FROM config_documents "
+                              "WHERE kind = ?", (kind,)).fetchone()[0]
 
 
 def node_freshness(store) -> dict[str, dict]:
@@ -454,7 +530,9 @@ def touch_api_token(store, token_id: int, at: str) -> None:
 
 def case_feed(store, after: int, limit: int) -> list[tuple[int, dict]]:
     cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
-    return [(r[0], dict(zip(_CASE_COLUMNS, r[1:]))) for r in store.conn.execute(
+    n = len(_CASE_COLUMNS)
+    return [(r[0], {**dict(zip(_CASE_COLUMNS, r[1:n + 1])), "department": r[n + 1]})
+            for r in store.conn.execute(
         f"SELECT f.position, {cols}, ci.department FROM face_cases f "
         "JOIN cases c ON c.case_no = f.case_no "
         "LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
@@ -478,3 +556,47 @@ def evaluation_feed(store, after: int, limit: int) -> list[dict]:
     return [dict(zip(_EVAL_COLUMNS, r)) for r in store.conn.execute(
         f"SELECT {', '.join(_EVAL_COLUMNS)} FROM evaluations WHERE rev > ? ORDER BY rev "
         "LIMIT ?", (after, limit))]
+
+
+# --------------------------------------------------------------------------- bulk (benchmarks)
+
+
+def bulk_put_projected(store, cases: Sequence[tuple], columns: Sequence[str],
+                       states: Sequence[tuple], facts: Sequence[tuple],
+                       evaluations: Sequence[dict] = ()) -> None:
+    """Write already-projected rows in bulk (scripts/benchmarks/hub_face.py builds a county
+    of a million cases this way; the projector's cost is measured by hub-core). ``states``
+    are hub_cases (case_no, node, state JSON, position); ``facts`` face_cases rows. The
+    daily aggregate is refreshed by :func:`refresh_all_daily`."""
+    with store.transaction():
+        conn = store.conn
+        conn.executemany(f"INSERT INTO cases ({', '.join(columns)}) VALUES "
+                         f"({', '.join('?' * len(columns))})", cases)
+        conn.executemany("INSERT INTO hub_cases (case_no, node, state, position) "
+                         "VALUES (?, ?, ?, ?)", states)
+        conn.executemany("INSERT INTO face_cases (case_no, node, day, item_code, accepted, "
+                         "refused, completed, on_time, work_days, fees_fen, position) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", facts)
+        if evaluations:
+            cols = [c for c in _EVAL_COLUMNS if c != "id"]
+            conn.executemany(f"INSERT INTO evaluations ({', '.join(cols)}) VALUES "
+                             f"({', '.join('?' * len(cols))})",
+                             [[e.get(c) for c in cols] for e in evaluations])
+
+
+def refresh_all_daily(store) -> None:
+    with store.transaction():
+        store.conn.execute("DELETE FROM face_daily")
+        store.conn.execute(
+            "INSERT INTO face_daily (day, node, item_code, received, accepted, refused, "
+            "completed, on_time, work_days_sum, work_days_n, fees_fen) "
+            "SELECT day, node, item_code, COUNT(*), SUM(accepted), SUM(refused), "
+            "SUM(completed), SUM(on_time), COALESCE(SUM(work_days), 0), COUNT(work_days), "
+            "SUM(fees_fen) FROM face_cases GROUP BY day, node, item_code")
+        store.conn.execute("DELETE FROM face_monthly")
+        store.conn.execute(
+            "INSERT INTO face_monthly (month, node, item_code, received, accepted, refused, "
+            "completed, on_time, work_days_sum, work_days_n, fees_fen) "
+            f"SELECT substr(day, 1, 7), node, item_code, {_SUMS} FROM face_daily "
+            "GROUP BY substr(day, 1, 7), node, item_code")
+        store.conn.execute("ANALYZE")

@@ -84,6 +84,22 @@ def start_epoch(store, *, node: str, token_hash: str, public_key: str, epoch: in
         store.conn.execute("UPDATE nodes SET public_key = ? WHERE code = ?", (public_key, node))
 
 
+def reinstate_epoch(store, *, node: str, public_key: str, epoch: int, from_seq: int,
+                    statement: dict, at: str) -> None:
+    """Record an epoch the hub lost in a restore from its backup (no token: the hub
+    signed the statement). Later node keys of the lost period are superseded."""
+    with store.transaction():
+        store.conn.execute(
+            "INSERT OR REPLACE INTO node_epochs (node, epoch, from_seq, public_key, statement, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (node, epoch, from_seq, public_key, json.dumps(statement, ensure_ascii=False), at))
+        store.conn.execute("DELETE FROM node_keys WHERE node = ? AND from_seq >= ?",
+                           (node, from_seq))
+        store.conn.execute("INSERT INTO node_keys (node, public_key, from_seq, added_at) "
+                           "VALUES (?, ?, ?, ?)", (node, public_key, from_seq, at))
+        store.conn.execute("UPDATE nodes SET public_key = ? WHERE code = ?", (public_key, node))
+
+
 # --------------------------------------------------------------------------- attachments
 
 
@@ -119,9 +135,13 @@ def add_chunk(store, sha256: str, index: int, at: str) -> None:
                            "VALUES (?, ?, ?)", (sha256, index, at))
 
 
-def drop_chunks(store, sha256: str) -> None:
+def drop_chunks(store, sha256: str, indexes: list[int] | None = None) -> None:
     with store.transaction():
-        store.conn.execute("DELETE FROM attachment_chunks WHERE sha256 = ?", (sha256,))
+        if indexes is None:
+            store.conn.execute("DELETE FROM attachment_chunks WHERE sha256 = ?", (sha256,))
+        else:
+            store.conn.executemany("DELETE FROM attachment_chunks WHERE sha256 = ? AND idx = ?",
+                                   [(sha256, i) for i in indexes])
 
 
 __all__ = ["add_import", "finish_import", "import_record", "add_restore_token",

@@ -513,6 +513,20 @@ CREATE TABLE face_daily (
     fees_fen INTEGER NOT NULL,
     PRIMARY KEY (day, node, item_code)
 ) WITHOUT ROWID;
+CREATE TABLE face_monthly (
+    month TEXT NOT NULL,
+    node TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    work_days_sum INTEGER NOT NULL,
+    work_days_n INTEGER NOT NULL,
+    fees_fen INTEGER NOT NULL,
+    PRIMARY KEY (month, node, item_code)
+) WITHOUT ROWID;
 
 ALTER TABLE evaluations ADD COLUMN stage TEXT;
 ALTER TABLE evaluations ADD COLUMN node TEXT;
@@ -720,6 +734,71 @@ CREATE TABLE application_files (
     size INTEGER NOT NULL,
     stored_at TEXT NOT NULL
 );
+"""))
+
+
+# Electronic supervision (issue #9, docs/supervision.md; SQL in store/supervision.py).
+MIGRATIONS.append(("supervision_0001", """
+-- The alert record gains what supervision needs: the role the alert is routed to (risk
+-- grade + role when no person is known), the deadline for an explanation and the number
+-- of escalations so far.
+ALTER TABLE alerts ADD COLUMN responsible_role TEXT;
+ALTER TABLE alerts ADD COLUMN explain_due TEXT;
+ALTER TABLE alerts ADD COLUMN escalation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX alerts_case_rule ON alerts (case_no, rule_id, level);
+CREATE INDEX alerts_open_explain_due ON alerts (explain_due) WHERE state = 'open';
+
+-- One row per case supervision has looked at: the rule set it is judged under (pinned at
+-- first sight), a JSON summary of its facts, and the next date its time-based findings
+-- can change (the tick looks only at rows whose date has come).
+CREATE TABLE supervision_cases (
+    case_no TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    item_code TEXT,
+    ruleset_version INTEGER NOT NULL,
+    is_open INTEGER NOT NULL DEFAULT 1,
+    summary TEXT NOT NULL DEFAULT '{}',
+    next_check TEXT,
+    evaluated_at TEXT,
+    judged_as_of TEXT
+);
+CREATE INDEX supervision_cases_next ON supervision_cases (node, next_check)
+    WHERE next_check IS NOT NULL;
+
+-- Explicit re-evaluations of old cases under another rule set version (never implicit).
+CREATE TABLE supervision_reevaluations (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    by TEXT NOT NULL,
+    to_version INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    cases INTEGER NOT NULL,
+    note TEXT
+);
+CREATE TRIGGER supervision_reevaluations_never_deleted BEFORE DELETE
+    ON supervision_reevaluations
+BEGIN SELECT RAISE(ABORT, 're-evaluations are never deleted'); END;
+
+-- Hub-only supervision settings (grade thresholds, explanation days, silence), versioned.
+CREATE TABLE supervision_settings (
+    version INTEGER PRIMARY KEY,
+    content TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    set_by TEXT
+);
+"""))
+
+
+# Repeat overdue (T-04) at the hub: one record per overdue case (issue #9).
+MIGRATIONS.append(("supervision_0002", """
+CREATE TABLE supervision_overdue (
+    case_no TEXT PRIMARY KEY,
+    unit TEXT,
+    person TEXT,
+    overdue_on TEXT NOT NULL
+);
+CREATE INDEX supervision_overdue_unit ON supervision_overdue (unit, overdue_on);
+CREATE INDEX supervision_overdue_person ON supervision_overdue (person, overdue_on);
 """))
 
 

@@ -194,3 +194,24 @@ def _field_attachment_uploads(db: Database) -> None:
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         updated_at TEXT NOT NULL)""")
+
+
+@migrations(name="face_0001_notices")
+def _face_notices(db: Database) -> None:
+    # Notices and internal messages from the county (edge_node/notices.py, docs/hub-face.md):
+    # the current config.notices document's entries addressed to this node, and who read
+    # which (each reading is also a signed notice.read event that syncs to the hub).
+    db.execute("""CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        published_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        received_at TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE notice_reads (
+        notice_id INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (notice_id, user_id))""")

@@ -11,7 +11,10 @@
 | ``admin`` | ``GET/POST /admin/users``, ``POST /admin/users/{id}/active``, ``POST /admin/users/{id}/password`` |
 | ``selfservice`` | ``GET /kiosk``, ``GET /kiosk/items/{code}``, ``GET/POST /kiosk/status`` (no login) |
 | ``disclosure`` | ``/disclosure…``: drafting, 保密审查, publishing, correcting, withdrawing government information (docs/disclosure.md) |
+| ``inbox`` | ``/inbox…``: forwarded cases, returned results, on-line applications (docs/cross-level.md) |
 | ``api`` | ``GET /health``, ``POST /api/login``, ``POST /api/logout``, ``POST /api/cases``, ``GET /api/cases/{no}`` |
+| ``supervision`` | ``GET /supervision`` (local warnings), ``GET /supervision/cases/{no}`` (one case's, a partial) |
+| ``notices`` | ``GET /notices``, ``GET /notices/{id}``, ``POST /notices/{id}/read`` (county notices; reading is a ``notice.read`` event) |
 
 Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share.
 """
@@ -21,12 +24,15 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from . import admin, api, auth, cases, disclosure, intake, queue, receipts, search, selfservice
+from . import inbox   # cross-level handling (docs/cross-level.md)
+from . import notices  # notices from the county (docs/hub-face.md)
+from . import supervision  # local supervision warnings (docs/supervision.md)
 from .common import Ui
 
 
 def build_routes(ui: Ui) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api,
-                   disclosure):
+                   disclosure, inbox, notices, supervision):
         out += module.routes(ui)
     return out

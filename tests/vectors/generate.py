@@ -197,10 +197,117 @@ def chain_vectors() -> list[dict]:
     return out
 
 
+def crosslevel_vectors() -> list[dict]:
+    """Cross-node references (SPEC section 16): a township's 初审 case forwarded to a county
+    node, taken there naming the origin event, and the decision returned. Each vector:
+    ``origin_events`` (the events the inbox carries, each with the key that signed it),
+    ``event`` (the receiver's event whose ``body.origin`` names one of them), ``valid`` and
+    ``error`` (the code a verifier must report)."""
+    town, county, other = key(4), key(5), key(6)
+    case = "XZ-001-20260212-000001"
+    actor = {"id": "u1", "role": "clerk"}
+    item = {"code": "MZ-QR-0001", "name": "最低生活保障对象认定", "type_code": "07"}
+    applicant = {"kind": "person", "name": "王秀英", "id_type": "resident_id",
+                 "id_no": "51082419800101002X", "phone": "13800000000"}
+    materials = [{"id": "M1", "name": "最低生活保障申请书", "required": True, "present": True}]
+    flow = [{"id": "S1", "name": "受理", "role": "clerk"},
+            {"id": "S2", "name": "乡镇审核", "role": "reviewer"},
+            {"id": "S3", "name": "审批确认", "role": "approver"},
+            {"id": "S4", "name": "办结送达", "role": "clerk"}]
+    deadline = {"limit_half_days": 40, "due": "2026-03-13", "confirmed": True,
+                "calendar_version": 1}
+    bodies = [
+        ("case.received", {"actor": actor, "channel": "window", "item": item,
+                           "catalogue_version": 1, "applicant": applicant,
+                           "materials": materials, "fee_standard_fen": 0,
+                           "committed_half_days": 40, "statutory_half_days": 60, "flow": flow,
+                           "separate_accept_approve": False, "query_code": "K7M2QP"}),
+        ("case.accepted", {"actor": actor, "materials": materials, "deadline": deadline}),
+        ("case.step_completed", {"actor": {"id": "u2", "role": "reviewer"}, "step": "S2",
+                                 "outcome": "pass", "opinion": "乡镇审核同意上报"}),
+        ("case.forwarded", {"actor": {"id": "u2", "role": "reviewer"}, "to": "XJ-MZ",
+                            "steps": ["S3"], "opinion": "符合条件，同意上报",
+                            "materials": materials}),
+    ]
+    origin, prev = [], GENESIS
+    for i, (type_, body) in enumerate(bodies):
+        ev = sign(town, node="XZ-001", seq=10 + i, prev=prev if i else "a" * 64, type=type_,
+                  case=case, body=body)
+        origin.append(ev)
+        prev = ev.link_hex
+
+    def carried(events, k):
+        return [{"canonical": e.canonical.decode("utf-8"), "signature": e.signature.hex(),
+                 "key": k.public.hex, "link": e.link_hex} for e in events]
+
+    def ref(ev):
+        return {"node": ev.node, "seq": ev.seq, "hash": ev.link_hex}
+
+    snapshot = {"item": item, "catalogue_version": 1, "channel": "window",
+                "applicant": applicant, "materials": materials, "fee_standard_fen": 0,
+                "committed_half_days": 40, "statutory_half_days": 60, "flow": flow,
+                "separate_accept_approve": False, "query_code": "K7M2QP",
+                "received_at": TS, "accepted_date": "2026-02-12", "deadline": deadline,
+                "next_step": 2, "extension_days": 0}
+
+    def taken(origin_ref, seq=1):
+        return sign(county, node="XJ-MZ", seq=seq, prev=GENESIS if seq == 1 else "b" * 64,
+                    type="case.taken", case=case,
+                    body={"actor": {"id": "c1", "role": "approver"}, "origin": origin_ref,
+                          "snapshot": snapshot})
+
+    out = []
+
+    def add(description, events, k, event, valid, error=None):
+        out.append({"description": description, "origin_node": "XZ-001", "case": case,
+                    "origin_events": carried(events, k),
+                    "event": {"canonical": event.canonical.decode("utf-8"),
+                              "signature": event.signature.hex(), "key": county.public.hex,
+                              "link": event.link_hex},
+                    "valid": valid, "error": error})
+
+    fwd = origin[-1]
+    add("a county node takes a forwarded case, naming the forwarded event", origin, town,
+        taken(ref(fwd)), True)
+    decided = sign(county, node="XJ-MZ", seq=2, prev="c" * 64, type="case.decided", case=case,
+                   body={"actor": {"id": "c1", "role": "approver"}, "step": "S3",
+                         "outcome": "approve", "reason": "符合条件予以确认"})
+    returned = sign(county, node="XJ-MZ", seq=3, prev=decided.link_hex,
+                    type="case.result_returned", case=case,
+                    body={"actor": {"id": "c1", "role": "approver"}, "to": "XZ-001",
+                          "origin": ref(fwd), "decision": {"step": "S3", "outcome": "approve",
+                                                           "reason": "符合条件予以确认"}})
+    received = sign(town, node="XZ-001", seq=14, prev=fwd.link_hex,
+                    type="case.result_received", case=case,
+                    body={"actor": actor, "origin": ref(returned),
+                          "decision": {"step": "S3", "outcome": "approve",
+                                       "reason": "符合条件予以确认"}, "next_step": 3})
+    out.append({"description": "the township takes the returned result, naming the county's "
+                               "case.result_returned", "origin_node": "XJ-MZ", "case": case,
+                "origin_events": carried([decided, returned], county),
+                "event": {"canonical": received.canonical.decode("utf-8"),
+                          "signature": received.signature.hex(), "key": town.public.hex,
+                          "link": received.link_hex}, "valid": True, "error": None})
+    add("the reference's hash is not the named event's link hash", origin, town,
+        taken({**ref(fwd), "hash": origin[0].link_hex}), False, "routing_invalid")
+    add("the reference names a seq the inbox does not carry", origin, town,
+        taken({**ref(fwd), "seq": 99}), False, "routing_invalid")
+    add("an origin event signed by another key than the one the hub vouches for",
+        origin[:-1] + [sign(other, node="XZ-001", seq=13, prev=origin[2].link_hex,
+                            type="case.forwarded", case=case, body=bodies[3][1])], town,
+        taken(ref(fwd)), False, "signature_invalid")
+    add("an origin event of another case", origin[:-1] + [sign(
+        town, node="XZ-001", seq=13, prev=origin[2].link_hex, type="case.forwarded",
+        case="XZ-001-20260212-000002", body=bodies[3][1])], town, taken(ref(fwd)), False,
+        "routing_invalid")
+    return out
+
+
 def build() -> dict[str, bytes]:
     def dump(obj):
         return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    return {"events.json": dump(event_vectors()), "chains.json": dump(chain_vectors())}
+    return {"events.json": dump(event_vectors()), "chains.json": dump(chain_vectors()),
+            "crosslevel.json": dump(crosslevel_vectors())}
 
 
 def main() -> None:
