@@ -23,7 +23,6 @@ new key never signs a seq the hub may already hold, so an honest restore cannot 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from protocol.batch import decode_batch
 from protocol.chain import ChainHead, verify_chain
 from protocol.disclosure import apply_document_event
 from protocol.document import verify_document
-from protocol.envelope import GENESIS, format_ts
+from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey, PublicKey, save_private_key
 from protocol.lifecycle import project
@@ -197,6 +196,21 @@ def download_log(node, link, epoch: dict, key: PrivateKey) -> int:
                            zh="下载的日志与县级平台的恢复声明不一致，未恢复",
                            code="chain_broken")
     return added
+
+
+def _check_same_chain(node, link, head: ChainHead) -> None:
+    """Before a token is used: the hub's event at our head seq must be ours (a backup of
+    another chain would otherwise fork at the epoch)."""
+    answer = link.request("GET", f"/sync/v1/log?after={head.seq - 1}", expect_json=False,
+                          key=node.key)
+    try:
+        events = decode_batch(answer.content, strict=False) if answer.content else []
+    except ProtocolError:
+        events = []
+    if not events or events[0].seq != head.seq or events[0].link_hex != head.link:
+        raise RestoreError(f"the hub's event {head.seq} is not the backup's",
+                           zh=f"备份中的第 {head.seq} 条事件与县级平台保存的不一致（不是同一条事件链），"
+                              "不能从此备份恢复", code="chain_fork")
 
 
 def rebuild_projections(node, *, keep_users: bool = False) -> dict:
@@ -381,6 +395,8 @@ def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str 
             status = client.report_status()
             if status.get("acked_seq", 0) < backup_head.seq:
                 pushed = client.push().pushed
+            elif backup_head.seq > 0:
+                _check_same_chain(node, client.link, backup_head)
         except HubRefused as exc:
             if exc.code not in ("request_signature_invalid", "node_quarantined"):
                 raise

@@ -283,6 +283,13 @@ def test_application_taken_twice_first_to_arrive_wins_the_other_hands_back(world
     assert [(x.node, x.seq, x.details) for x in hub.store.alerts(alert_type="content_invalid")] == []
     for node in (town, town2):
         assert check_integrity(node) == []
+    # a rebuild of the hub's projections gives the same routing
+    from central_hub.projector import rebuild_all
+    rebuild_all(hub.store)
+    assert [(x["node"], x["outcome"]) for x in hub_routing.takes(hub.store, tracking)] == \
+        [("XZ-002", "won"), ("XZ-001", "lost")]
+    assert hub_routing.open_entries(hub.store, "XZ-001") == []
+    assert hub_routing.open_entries(hub.store, "XZ-002") == []
     town2.close()
 
 

@@ -292,3 +292,28 @@ def test_a_hub_restored_from_a_backup_older_than_an_epoch_takes_it_back(hub, nod
         _no_bad_signatures(hub)
     finally:
         rebuilt.close()
+
+
+def test_a_backup_of_another_chain_is_refused_before_the_token_is_used(hub, node, client,
+                                                                      tmp_path):
+    add_events(node, 3)
+    client.sync_once()
+    node.store.checkpoint()
+    shutil.copytree(node.config.data_dir, tmp_path / "copy")
+    add_events(node, 4)
+    client.sync_once()
+    copy = open_data_dir(tmp_path / "copy")
+    try:
+        add_events(copy, 2)             # diverges at seqs the hub holds, never pushed
+    finally:
+        copy.close()
+    backup_node(tmp_path / "copy", tmp_path / "copy.backup")
+    token = hub.restore_token("XZ-001")
+    with pytest.raises(Exception) as err:
+        restore_from_backup(tmp_path / "restored", tmp_path / "copy.backup", token,
+                            http=hub.client)
+    assert getattr(err.value, "code", None) == "chain_fork"
+    assert hub.store.node("XZ-001").status == "active"     # nothing pushed, no quarantine
+    from central_hub.enrolment import normalise_token, token_hash
+    from central_hub.store import field
+    assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None

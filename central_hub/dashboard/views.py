@@ -176,7 +176,12 @@ def dashboard_data(hub, f: Filters) -> dict:
     scope = f.scope()
     today = hub.config.now().date().isoformat()
     by_node_rows = sql.totals(store, since=f.since, until=f.until, group="node", **scope)
-    overdue_node = sql.overdue_now(store, today=today, group="node", **scope)
+    overdue_pairs = sql.overdue_by_node_item(store, today=today, **scope)
+    overdue_node: dict[str, int] = {}
+    overdue_item: dict[str, int] = {}
+    for (node, item_code), n in overdue_pairs.items():
+        overdue_node[node] = overdue_node.get(node, 0) + n
+        overdue_item[item_code] = overdue_item.get(item_code, 0) + n
     evals_node = sql.evaluation_counts(store, since=f.since, until=f.until, group="node",
                                        **scope)
     # the whole is the sum of the nodes (one query fewer of each kind)
@@ -195,7 +200,6 @@ def dashboard_data(hub, f: Filters) -> dict:
                         "name": info["name"] if info else r["key"],
                         "freshness": freshness(info, now)})
     by_item_rows = sql.totals(store, since=f.since, until=f.until, group="item_code", **scope)
-    overdue_item = sql.overdue_now(store, today=today, group="item_code", **scope)
     evals_item = sql.evaluation_counts(store, since=f.since, until=f.until,
                                        group="item_code", **scope)
     items = {r.code: r for r in _catalogue(hub)}

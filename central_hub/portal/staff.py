@@ -62,6 +62,7 @@ async def evaluations_page(request: Request) -> Response:
     return show(request, "portal/staff_evaluations.html",
                 {"rows": rows, "pager": pager, "show": which, "levels": service.LEVELS,
                  "stages": service.STAGES, "scope": scope,
+                 "units": {u.code: u.name for u in hub.store.org_units()},
                  "can_settings": can(account_of(request), "face.settings")})
 
 
@@ -93,6 +94,7 @@ async def evaluation_page(request: Request) -> Response:
             return redirect(f"/evaluations/{eval_id}")
     return show(request, "portal/staff_evaluation.html",
                 {"e": row, "levels": service.LEVELS, "stages": service.STAGES, "error": error,
+                 "units": {u.code: u.name for u in hub.store.org_units()},
                  "can_answer": can(account_of(request), "evaluations.answer")},
                 status_code=422 if error else 200)
 

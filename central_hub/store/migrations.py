@@ -835,3 +835,12 @@ def _statements(sql: str) -> list[str]:
     if buffer.strip():
         out.append(buffer.strip())
     return out
+
+
+# The public face (issue #8, docs/hub-face.md): overdue counts per (node, item) from the
+# partial index alone.
+MIGRATIONS.append(("face_0002_overdue_index", """
+DROP INDEX face_open_due;
+CREATE INDEX face_open_due ON cases (due_date, node, item_code)
+    WHERE state IN ('accepted', 'suspended', 'decided');
+"""))

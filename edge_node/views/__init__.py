@@ -13,7 +13,7 @@
 | ``disclosure`` | ``/disclosure…``: drafting, 保密审查, publishing, correcting, withdrawing government information (docs/disclosure.md) |
 | ``inbox`` | ``/inbox…``: forwarded cases, returned results, on-line applications (docs/cross-level.md) |
 | ``api`` | ``GET /health``, ``POST /api/login``, ``POST /api/logout``, ``POST /api/cases``, ``GET /api/cases/{no}`` |
-| ``supervision`` | ``GET /supervision`` (local warnings), ``GET /supervision/cases/{no}`` (one case's, a partial) |
+| ``supervision`` | ``GET /supervision`` (local warnings), ``GET /supervision/cases/{case_no}`` (one case's, a partial) |
 | ``notices`` | ``GET /notices``, ``GET /notices/{id}``, ``POST /notices/{id}/read`` (county notices; reading is a ``notice.read`` event) |
 
 Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share.

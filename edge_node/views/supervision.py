@@ -1,6 +1,6 @@
 """Local supervision warnings (本地监察预警): ``GET /supervision`` lists the warnings of
 every open case, computed on the node with the county's rules, so staff see them while
-off-line; ``GET /supervision/cases/{no}`` one case's findings (a partial a case page can
+off-line; ``GET /supervision/cases/{case_no}`` one case's findings (a partial a case page can
 include with htmx: ``hx-get="/supervision/cases/{no}" hx-trigger="load"``)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def routes(ui: Ui) -> list[Route]:
 
     async def case_page(request: Request) -> Response:
         require_user(ui, request, STAFF_ROLES)
-        case_no = request.path_params["no"][:64]
+        case_no = request.path_params["case_no"][:64]
         if node.store.case(case_no) is None:
             return page(ui, request, "supervision/_case_warnings.html",
                         {"rows": [], "case_no": case_no, "missing": True}, status_code=404)
@@ -38,4 +38,4 @@ def routes(ui: Ui) -> list[Route]:
                     {"rows": case_warnings(node, case_no), "case_no": case_no})
 
     return [Route("/supervision", warnings_page, methods=["GET"]),
-            Route("/supervision/cases/{no}", case_page, methods=["GET"])]
+            Route("/supervision/cases/{case_no}", case_page, methods=["GET"])]

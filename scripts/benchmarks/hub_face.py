@@ -72,15 +72,17 @@ def synthesise(store, codes, n: int, first_position: int, today: date) -> None:
     position = first_position
     for k in range(n):
         code = codes[k % len(codes)]
-        item = items[k % len(items)]
+        item = items[rng.randrange(len(items))]       # every (day, node, item) occurs
         content = item.content or {}
-        day = date(2026, 1, 1) + timedelta(days=(k * 7919) % days)
+        day = date(2026, 1, 1) + timedelta(days=rng.randrange(days))
         case_no = f"{code}-S{k:010d}"
         received = f"{day.isoformat()}T09:{k % 60:02d}:00.000+08:00"
+        # most cases are done; those of the last six weeks are partly still open, and
+        # 2 % of older ones are stuck open (overdue now)
         r = rng.random()
-        state = "delivered" if r < 0.8 else ("accepted" if r < 0.95 else "refused")
-        if day >= today - timedelta(days=20) and state == "delivered":
-            state = "accepted"
+        recent = day >= today - timedelta(days=42)
+        state = "refused" if r < 0.03 else (
+            "accepted" if (recent and r < 0.5) or r < 0.05 else "delivered")
         accepted = state != "refused"
         completed = state == "delivered"
         work_days = rng.randint(1, 25) if completed else None
