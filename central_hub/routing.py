@@ -159,10 +159,22 @@ def directory(store) -> dict[str, str]:
     return out
 
 
+INBOX_BUDGET_BYTES = 3 * 1024 * 1024
+"""Entries beyond this (or beyond MAX_ENTRIES) wait for a later version: a signed document
+is at most 4 MiB (SPEC section 7)."""
+
+
 def inbox_content(store, node: str) -> dict:
+    """The node's open entries, oldest first, within the document's bounds."""
     content = rules.empty_inbox(node)
-    content["entries"] = sql.open_entries(store, node)[:rules.MAX_ENTRIES]
     content["directory"] = directory(store)
+    used = len(json.dumps(content, ensure_ascii=False))
+    for entry in sql.open_entries(store, node)[:rules.MAX_ENTRIES]:
+        size = len(json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+        if used + size > INBOX_BUDGET_BYTES:
+            break
+        content["entries"].append(entry)
+        used += size
     return content
 
 

@@ -436,3 +436,19 @@ def test_each_side_is_judged_on_its_own_share():
                                  "over": True}
     periods = routing.held_periods(events)
     assert periods["transit"][0] == (events[1]["ts"], events[2]["ts"])
+
+
+def test_inbox_document_stays_within_its_bounds(world, monkeypatch):
+    from central_hub import routing as hub_routing_module
+
+    hub = world[0]
+    for i in range(30):
+        hub_routing.put_entry(hub.store, {"id": f"app-X{i}", "kind": "application",
+                                          "application": f"X{i}", "digest": "0" * 64,
+                                          "placed_at": f"2026-02-12T09:{i:02d}:00.000+08:00",
+                                          "note": "长" * 2000}, "XZ-001")
+    monkeypatch.setattr(hub_routing_module, "INBOX_BUDGET_BYTES", 20_000)
+    content = hub_routing_module.inbox_content(hub.store, "XZ-001")
+    assert 0 < len(content["entries"]) < 30
+    assert [e["id"] for e in content["entries"]] == [f"app-X{i}" for i in
+                                                     range(len(content["entries"]))]

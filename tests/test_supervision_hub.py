@@ -468,3 +468,12 @@ def test_third_overdue_case_of_a_unit_is_a_red_repeat(chub):
     chub.project()
     chub.tick()
     assert len(chub.alerts(rule="T-04")) == 1
+
+
+def test_case_alerts_partial_for_the_case_page(chub):
+    _yellow_case(chub)
+    sup = chub.client("super")
+    partial = sup.get("/supervision/cases/XZ-001-00009", headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and 'id="case-alerts"' in partial.text
+    assert "<html" not in partial.text and "T-02" in partial.text
+    assert sup.get("/supervision/cases/NOPE").status_code == 404

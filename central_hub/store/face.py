@@ -228,20 +228,22 @@ def evaluation_counts(store, *, since: str, until: str, nodes=None, department=N
     return out
 
 
-def _drill_where(metric: str, *, since: str, until: str, today: str, nodes, department,
-                 item) -> tuple[str, str, list]:
-    """(FROM clause, WHERE clause, params) selecting the cases behind one figure."""
+def _drill_source(metric: str, *, since: str, until: str, today: str, nodes, department,
+                  item) -> tuple[str, str, list, str, str, bool]:
+    """(FROM, WHERE, params, key 1, key 2, descending) of the rows behind one figure; the
+    keys are the walk order (an index covers them), key 2 being the case number."""
     if metric == "overdue":
         where, params = _scope(nodes, department, item, "c")
         return ("cases c", _where([_OPEN_CLOCK_SQL.replace("state", "c.state"),
-                                   "c.due_date < ?", *where]), [today, *params])
+                                   "c.due_date < ?", *where]), [today, *params],
+                "c.due_date", "c.case_no", False)
     if metric in ("evaluated", "bad"):
         where, params = _scope(nodes, department, item, "e")
         where = ["e.day BETWEEN ? AND ?", *where]
         if metric == "bad":
             where.append("e.level >= 4")
-        return ("cases c JOIN (SELECT DISTINCT e.case_no FROM evaluations e "
-                f"{_where(where)}) x ON x.case_no = c.case_no", "", [since, until, *params])
+        return ("evaluations e", _where(where), [since, until, *params], "e.day",
+                "e.case_no", True)
     where, params = _scope(nodes, department, item, "f")
     where = ["f.day BETWEEN ? AND ?", *where]
     condition = {"received": None, "accepted": "f.accepted = 1", "refused": "f.refused = 1",
@@ -249,45 +251,55 @@ def _drill_where(metric: str, *, since: str, until: str, today: str, nodes, depa
                  "late": "f.completed = 1 AND f.on_time = 0", "fees": "f.fees_fen > 0"}[metric]
     if condition:
         where.append(condition)
-    return ("face_cases f JOIN cases c ON c.case_no = f.case_no", _where(where),
-            [since, until, *params])
+    return "face_cases f", _where(where), [since, until, *params], "f.day", "f.case_no", True
 
 
 def drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=None,
                department=None, item=None, offset: int = 0,
                limit: int = 50) -> tuple[int, list[dict]]:
-    source, where, params = _drill_where(metric, since=since, until=until, today=today,
-                                         nodes=nodes, department=department, item=item)
+    """(total, one page) of the cases behind a figure: newest first (overdue: the longest
+    overdue first). The page is chosen on the index, then joined to ``cases``."""
+    source, where, params, k1, k2, desc = _drill_source(
+        metric, since=since, until=until, today=today, nodes=nodes, department=department,
+        item=item)
     total = store.conn.execute(f"SELECT COUNT(*) FROM {source} {where}", params).fetchone()[0]
+    if limit <= 0:
+        return total, []
+    order = "DESC" if desc else "ASC"
     cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
     rows = store.conn.execute(
-        f"SELECT {cols} FROM {source} {where} ORDER BY c.received_at DESC, c.case_no "
-        "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        f"SELECT {cols} FROM (SELECT {k2} AS case_no, {k1} AS k1 FROM {source} {where} "
+        f"ORDER BY {k1} {order}, {k2} {order} LIMIT ? OFFSET ?) x "
+        f"JOIN cases c ON c.case_no = x.case_no ORDER BY x.k1 {order}, x.case_no {order}",
+        [*params, limit, offset]).fetchall()
     return total, [dict(zip(_CASE_COLUMNS, r)) for r in rows]
 
 
 def iter_drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=None,
                     department=None, item=None, chunk: int = 2000) -> Iterator[dict]:
-    """Every case behind a figure, in case-number order, fetched ``chunk`` rows at a time
-    (keyset pagination: no cursor stays open between chunks, memory stays flat)."""
-    source, where, params = _drill_where(metric, since=since, until=until, today=today,
-                                         nodes=nodes, department=department, item=item)
-    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
-    after = ""
+    """Every case behind a figure, ``chunk`` rows at a time by keyset on the walk order
+    (no cursor stays open between chunks; memory stays flat), on a read-only connection
+    of its own: exports run on a worker thread."""
+    source, where, params, k1, k2, _ = _drill_source(
+        metric, since=since, until=until, today=today, nodes=nodes, department=department,
+        item=item)
     glue = " AND " if where else "WHERE "
-    # its own read-only connection: the export runs on a worker thread
+    cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
     conn = sqlite3.connect(Path(store.path).resolve().as_uri() + "?mode=ro", uri=True,
                            check_same_thread=False)
+    after: tuple = ("", "")
     try:
         while True:
             rows = conn.execute(
-                f"SELECT {cols} FROM {source} {where}{glue}c.case_no > ? ORDER BY c.case_no "
-                "LIMIT ?", [*params, after, chunk]).fetchall()
+                f"SELECT {cols}, x.k1 FROM (SELECT {k2} AS case_no, {k1} AS k1 FROM {source} "
+                f"{where}{glue}({k1}, {k2}) > (?, ?) ORDER BY {k1}, {k2} LIMIT ?) x "
+                "JOIN cases c ON c.case_no = x.case_no ORDER BY x.k1, x.case_no",
+                [*params, *after, chunk]).fetchall()
             if not rows:
                 return
             for r in rows:
                 yield dict(zip(_CASE_COLUMNS, r))
-            after = rows[-1][0]
+            after = (rows[-1][-1], rows[-1][0])
     finally:
         conn.close()
 

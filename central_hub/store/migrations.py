@@ -843,4 +843,9 @@ MIGRATIONS.append(("face_0002_overdue_index", """
 DROP INDEX face_open_due;
 CREATE INDEX face_open_due ON cases (due_date, node, item_code)
     WHERE state IN ('accepted', 'suspended', 'decided');
+-- drill-down pages and exports walk a period in (day, case_no) order
+CREATE INDEX face_cases_day_case ON face_cases (day, case_no);
+-- evaluation counts per node and item from the index alone
+DROP INDEX evaluations_day;
+CREATE INDEX evaluations_day ON evaluations (day, node, item_code, level, case_no);
 """))

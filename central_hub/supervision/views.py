@@ -213,7 +213,8 @@ async def case_alerts_page(request: Request) -> Response:
                     status_code=404)
     return show(request, "supervision/case.html", {
         "case_no": case_no, "rows": rows, "case": row, "levels": LEVEL_LABELS,
-        "states": STATES, "rules": _rule_names()})
+        "states": STATES, "rules": _rule_names()},
+        partial="supervision/_case_alerts.html")   # htmx: the table alone (case pages)
 
 
 @page("supervision.view")
