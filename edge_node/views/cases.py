@@ -44,6 +44,9 @@ EVENT_LABELS = {
     "case.delivered": "送达", "case.withdrawn": "撤件", "case.voided": "作废",
     "fee.charged": "收费", "fee.waived": "减免费用", "fee.refunded": "退费",
     "deadline.recomputed": "期限重算（工作日历变更）",
+    "case.forwarded": "上报（转县级办理）", "case.taken": "接收上报办件",
+    "case.result_returned": "结果回传", "case.result_received": "收到回传结果",
+    "application.taken": "接收网上申请", "application.handed_back": "交回网上申请（已被他处受理）",
 }
 FIELD_LIMITS = {"opinion": 1000, "reason": 1000, "note": 500, "result": 200, "recipient": 100,
                 "receipt_no": 40, "days": 3, "amount": 12, "procedure": 30, "method": 20,
