@@ -11,7 +11,6 @@ client is not usable yet, the node's own signed events are pushed with the sync 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -21,49 +20,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-BIN = Path(sys.executable).parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from live import BIN, free_port, launch_chromium, run_cli, wait_http
+
 STAFF_PASSWORD = "staff-pass-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(*args: str) -> str:
-    result = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result.stdout
-
-
-def _wait(url: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture
 def hub_server(tmp_path):
     data = tmp_path / "hub"
-    out = _run("central-hub", "init", str(data), "--name", "browser-hub")
+    out = run_cli("central-hub", "init", str(data), "--name", "browser-hub")
     admin_password = re.search(r"password: (\S+)", out).group(1)
-    port = _free_port()
+    port = free_port()
     with open(tmp_path / "hub.log", "wb") as log:
         process = subprocess.Popen([str(BIN / "central-hub"), "serve", str(data), "--port",
                                     str(port)], stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait(url + "/login")
+            wait_http(url + "/login")
             yield data, url, admin_password
         finally:
             process.terminate()
@@ -79,7 +52,6 @@ def node_server(tmp_path):
     from edge_node.app import create_app
     from edge_node.config import load_config
     from edge_node.node import init_node
-    from edge_node.views import disclosure as views
     from web.security import hash_password
 
     node, _ = init_node(tmp_path / "node", "XZ-101", "青岚镇便民服务中心",
@@ -95,14 +67,12 @@ def node_server(tmp_path):
     node.close()
     config = load_config(tmp_path / "node")
     app = create_app(config)
-    if not any(getattr(r, "path", "") == "/disclosure" for r in app.router.routes):
-        app.router.routes[0:0] = views.routes(app.state.ui)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    _wait(url + "/login")
+    wait_http(url + "/login")
     try:
         yield tmp_path / "node", url
     finally:
@@ -125,7 +95,7 @@ def _logout(page, url):
 def _sync(node_dir: Path, hub_dir: Path, hub_url: str) -> str:
     from edge_node.node import open_data_dir
 
-    token = _run("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-101", "--name",
+    token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-101", "--name",
                  "青岚镇便民服务中心").strip().splitlines()[0]
     node = open_data_dir(node_dir)
     try:
@@ -165,7 +135,7 @@ def test_publish_offline_sync_portal_request_reply_status(hub_server, node_serve
     node_dir, node_url = node_server
     today = time.strftime("%Y-%m-%d")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch_chromium(p)
         context = browser.new_context()
         page = context.new_page()
         errors = []

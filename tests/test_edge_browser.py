@@ -9,11 +9,8 @@ without it.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +18,11 @@ from edge_node import users
 from edge_node.app import create_app
 from web.security import hash_password
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+from live import ARTIFACTS, free_port, launch_chromium
+
 PASSWORD = "window-pass-1"
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium installed")
 
 
 @pytest.fixture
@@ -40,9 +33,7 @@ def server(edge_node, edge_staff):
     users.create_user(edge_node, "window", "窗口一号", ("clerk", "handler"), "",
                       actor={"id": admin["id"], "role": "admin"},
                       password_hash=hash_password(PASSWORD))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = create_app(edge_node.config, node=edge_node)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off")
@@ -59,7 +50,7 @@ def server(edge_node, edge_staff):
 
 def test_clerk_takes_in_supplements_completes_and_prints(server, edge_node):
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))        # script errors (CSP too)
