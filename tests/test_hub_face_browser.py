@@ -6,17 +6,13 @@ drills down to a case."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from central_hub.projector import run_all
-from test_hub_browser import ARGS, BIN, CHROMIUM, _free_port, _wait
+from live import ARTIFACTS, BIN, free_port, launch_chromium, wait_http
 from test_hub_core import PASSWORD, Hub, TOWNSHIP, push_cases
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
@@ -28,13 +24,13 @@ def server(tmp_path):
     code = hub.store.case_states(["XZ-001-00003"])["XZ-001-00003"]["query_code"]
     admin_password = hub.admin_password
     hub.close()
-    port = _free_port()
+    port = free_port()
     with open(tmp_path / "hub.log", "wb") as log:
         process = subprocess.Popen([str(BIN / "central-hub"), "serve", str(tmp_path / "hub"),
                                     "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait(url + "/portal")
+            wait_http(url + "/portal")
             yield url, code, admin_password
         finally:
             process.terminate()
@@ -52,8 +48,8 @@ def _login(page, url: str, user: str, password: str) -> None:
 def test_citizen_evaluates_unit_answers_and_dashboard_drills_down(server):
     url, code, admin_password = server
     ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
         try:
             citizen = browser.new_context().new_page()
             citizen.goto(url + "/portal/status")

@@ -147,6 +147,16 @@ def _figures(row: dict, overdue: int, evals: dict[int, int]) -> dict:
             "bad": bad, "good_rate": _rate(total_evals - bad, total_evals)}
 
 
+def _sum_by(rows: list[dict], key) -> list[dict]:
+    out: dict[str, dict] = {}
+    for r in rows:
+        k = key(r["key"])
+        acc = out.setdefault(k, {"key": k, **{n: 0 for n in sql._TOTAL_NAMES}})
+        for n in sql._TOTAL_NAMES:
+            acc[n] += r[n]
+    return [out[k] for k in sorted(out)]
+
+
 def freshness(info: dict | None, now: datetime) -> dict:
     """How current a node's figures are: its last complete sync, in words."""
     if info is None:
@@ -175,15 +185,24 @@ def dashboard_data(hub, f: Filters) -> dict:
     store = hub.store
     scope = f.scope()
     today = hub.config.now().date().isoformat()
-    by_node_rows = sql.totals(store, since=f.since, until=f.until, group="node", **scope)
+    pairs = sql.totals(store, since=f.since, until=f.until, group="node_item", **scope)
+    by_node_rows = _sum_by(pairs, lambda k: k[0])
+    by_item_rows = _sum_by(pairs, lambda k: k[1])
     overdue_pairs = sql.overdue_by_node_item(store, today=today, **scope)
     overdue_node: dict[str, int] = {}
     overdue_item: dict[str, int] = {}
     for (node, item_code), n in overdue_pairs.items():
         overdue_node[node] = overdue_node.get(node, 0) + n
         overdue_item[item_code] = overdue_item.get(item_code, 0) + n
-    evals_node = sql.evaluation_counts(store, since=f.since, until=f.until, group="node",
-                                       **scope)
+    evals_pairs = sql.evaluation_counts(store, since=f.since, until=f.until,
+                                        group="node_item", **scope)
+    evals_node: dict[str, dict[int, int]] = {}
+    evals_item: dict[str, dict[int, int]] = {}
+    for (node, item_code), levels in evals_pairs.items():
+        for target, key in ((evals_node, node), (evals_item, item_code)):
+            acc = target.setdefault(key, {})
+            for level, n in levels.items():
+                acc[level] = acc.get(level, 0) + n
     # the whole is the sum of the nodes (one query fewer of each kind)
     total = {k: sum(r[k] for r in by_node_rows) for k in sql._TOTAL_NAMES}
     evals = {"": {level: sum(e.get(level, 0) for e in evals_node.values()) for level in LEVELS}}
@@ -199,9 +218,6 @@ def dashboard_data(hub, f: Filters) -> dict:
                                    evals_node.get(r["key"], {})),
                         "name": info["name"] if info else r["key"],
                         "freshness": freshness(info, now)})
-    by_item_rows = sql.totals(store, since=f.since, until=f.until, group="item_code", **scope)
-    evals_item = sql.evaluation_counts(store, since=f.since, until=f.until,
-                                       group="item_code", **scope)
     items = {r.code: r for r in _catalogue(hub)}
     units = {u.code: u.name for u in store.org_units()}
     by_item, by_dept = [], {}
@@ -361,12 +377,15 @@ async def export_csv(request: Request) -> Response:
         writer = csv.writer(buffer)
         writer.writerow([label for _, label in EXPORT_COLUMNS])
         yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
-        count = 0
+        buffer.seek(0)
+        buffer.truncate()
         for row in _export_rows(hub, f, metric):
-            buffer.seek(0)
-            buffer.truncate()
             writer.writerow(row)
-            count += 1
+            if buffer.tell() > 64 * 1024:          # send ~64 KiB at a time
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        if buffer.tell():
             yield buffer.getvalue().encode("utf-8")
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={

@@ -170,24 +170,29 @@ def totals(store, *, since: str, until: str, nodes=None, department=None, item=N
         days, months = _segments(since, until)
     out: dict[str, list[int]] = {}
 
+    width = 2 if group == "node_item" else 1
+
     def add(rows) -> None:
-        for k, *values in rows:
+        for row in rows:
+            k = tuple(row[:2]) if width == 2 else row[0]
+            values = row[width:]
             acc = out.setdefault(k, [0] * len(_TOTAL_NAMES))
             for i, v in enumerate(values):
                 acc[i] += v or 0
 
     day_key = {"node": "node", "item_code": "item_code", "day": "day",
-               "month": "substr(day, 1, 7)", None: "''"}[group]
+               "month": "substr(day, 1, 7)", "node_item": "node, item_code",
+               None: "''"}[group]
     for a, b in days:
         add(store.conn.execute(
-            f"SELECT {day_key} AS k, {_SUMS} FROM face_daily "
-            f"{_where(['day BETWEEN ? AND ?', *where])} GROUP BY k", [a, b, *params]))
+            f"SELECT {day_key}, {_SUMS} FROM face_daily "
+            f"{_where(['day BETWEEN ? AND ?', *where])} GROUP BY {day_key}", [a, b, *params]))
     if months is not None:
         month_key = {"node": "node", "item_code": "item_code", "month": "month",
-                     None: "''"}[group]
+                     "node_item": "node, item_code", None: "''"}[group]
         add(store.conn.execute(
-            f"SELECT {month_key} AS k, {_SUMS} FROM face_monthly "
-            f"{_where(['month BETWEEN ? AND ?', *where])} GROUP BY k",
+            f"SELECT {month_key}, {_SUMS} FROM face_monthly "
+            f"{_where(['month BETWEEN ? AND ?', *where])} GROUP BY {month_key}",
             [months[0], months[1], *params]))
     return [{"key": k, **dict(zip(_TOTAL_NAMES, v))} for k, v in sorted(out.items())]
 
@@ -219,12 +224,14 @@ def evaluation_counts(store, *, since: str, until: str, nodes=None, department=N
                       item=None, group: str | None = None) -> dict[str, dict[int, int]]:
     where, params = _scope(nodes, department, item)
     where = ["day BETWEEN ? AND ?", *where]
-    key = {"node": "node", "item_code": "item_code", None: "''"}[group]
-    out: dict[str, dict[int, int]] = {}
-    for k, level, n in store.conn.execute(
-            f"SELECT {key}, level, COUNT(*) FROM evaluations {_where(where)} GROUP BY 1, 2",
-            [since, until, *params]):
-        out.setdefault(k, {})[level] = n
+    key = {"node": "node", "item_code": "item_code", "node_item": "node, item_code",
+           None: "''"}[group]
+    out: dict = {}
+    for row in store.conn.execute(
+            f"SELECT {key}, level, COUNT(*) FROM evaluations {_where(where)} "
+            f"GROUP BY {key}, level", [since, until, *params]):
+        k = (row[0], row[1] or "") if group == "node_item" else row[0]
+        out.setdefault(k, {})[row[-2]] = row[-1]
     return out
 
 
@@ -254,6 +261,12 @@ def _drill_source(metric: str, *, since: str, until: str, today: str, nodes, dep
     return "face_cases f", _where(where), [since, until, *params], "f.day", "f.case_no", True
 
 
+_FROM_TOTALS = {"received": lambda t: t["received"], "accepted": lambda t: t["accepted"],
+                "refused": lambda t: t["refused"], "completed": lambda t: t["completed"],
+                "on_time": lambda t: t["on_time"],
+                "late": lambda t: t["completed"] - t["on_time"]}
+
+
 def drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=None,
                department=None, item=None, offset: int = 0,
                limit: int = 50) -> tuple[int, list[dict]]:
@@ -262,7 +275,14 @@ def drill_down(store, metric: str, *, since: str, until: str, today: str, nodes=
     source, where, params, k1, k2, desc = _drill_source(
         metric, since=since, until=until, today=today, nodes=nodes, department=department,
         item=item)
-    total = store.conn.execute(f"SELECT COUNT(*) FROM {source} {where}", params).fetchone()[0]
+    if metric in _FROM_TOTALS:     # the aggregates already hold this count
+        sums = totals(store, since=since, until=until, nodes=nodes, department=department,
+                      item=item)
+        sums = sums[0] if sums else {n: 0 for n in _TOTAL_NAMES}
+        total = _FROM_TOTALS[metric](sums)
+    else:
+        total = store.conn.execute(f"SELECT COUNT(*) FROM {source} {where}",
+                                   params).fetchone()[0]
     if limit <= 0:
         return total, []
     order = "DESC" if desc else "ASC"

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from protocol.supervision import LEVEL_LABELS, RULES, RuleSet
+from protocol.supervision import LEVEL_LABELS, RULES
 from web.flash import flash
 from web.pagination import Pagination
 
