@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocol.lifecycle import flow_plan
 from protocol.calendar import Calendar, YearNotice
 from protocol.envelope import GENESIS, sign_event
 from protocol.keys import PrivateKey
@@ -98,22 +99,27 @@ class Case:
 
     def decide(self, day: str, *, by: str = "u-clerk2", outcome: str = "approve",
                reason: str = "符合条件", step: str | None = None) -> Case:
-        last = self.item["flow"][-1]
+        decision = self.item["flow"][flow_plan(self.item["flow"])[0]]
         return self.add("case.decided", day, {
-            "actor": {"id": by, "role": last["role"]}, "step": step or last["id"],
+            "actor": {"id": by, "role": decision["role"]}, "step": step or decision["id"],
             "outcome": outcome, "reason": reason})
 
     def complete(self, day: str, *, by: str = "u-clerk2") -> Case:
         return self.add("case.completed", day, {"actor": {"id": by, "role": "clerk"}})
 
     def through(self, days: list[str]) -> Case:
-        """All middle steps, then the decision and completion, one per given day."""
-        middle = [s["id"] for s in self.item["flow"][1:-1]]
-        for step, day in zip(middle, days):
+        """The steps before the decision one per given day, then on the next day the
+        decision, the steps after an approval and the completion (the lifecycle's plan)."""
+        flow = self.item["flow"]
+        decision, final = flow_plan(flow)
+        before = [s["id"] for s in flow[1:decision]]
+        for step, day in zip(before, days):
             self.step(step, day)
-        rest = days[len(middle):]
+        rest = days[len(before):]
         if rest:
             self.decide(rest[0])
+            for step in flow[decision + 1:final]:
+                self.step(step["id"], rest[0])
             self.complete(rest[0])
         return self
 
@@ -382,7 +388,7 @@ def test_F01_step_skipped_or_out_of_order():
 def test_F02_decision_without_review():
     case = base_case().step("S2", "2026-03-03").decide("2026-03-04").complete("2026-03-04")
     f = by_rule(evaluate(case, "2026-03-04"), "F-02")
-    assert f.level == "red" and f.details["missing_steps"] == ["S3", "S4"]
+    assert f.level == "red" and f.details["missing_steps"] == ["S3"]   # S4 decides
     assert "F-01" not in ids(evaluate(case, "2026-03-04"))
     assert f.details["route"]["source"] == "level"  # S3 has no risk point
     # near miss: every step done
@@ -542,10 +548,10 @@ def test_R01_refusal_or_rejection_without_reason():
     assert "R-01" in ids(evaluate(refused("无"), "2026-03-02"))
     assert "R-01" in ids(evaluate(refused(""), "2026-03-02"))
     assert "R-01" not in ids(evaluate(refused("申请人不属于本县户籍，不符合受理条件"), "2026-03-02"))
-    rejected = base_case().through(["2026-03-03", "2026-03-04", "2026-03-05"]) \
+    rejected = base_case().step("S2", "2026-03-03").step("S3", "2026-03-04") \
         .decide("2026-03-06", outcome="reject", reason="-")
     assert by_rule(evaluate(rejected, "2026-03-06"), "R-01").details["kind"] == "rejected"
-    ok = base_case().through(["2026-03-03", "2026-03-04", "2026-03-05"]) \
+    ok = base_case().step("S2", "2026-03-03").step("S3", "2026-03-04") \
         .decide("2026-03-06", outcome="reject", reason="家庭人均收入高于保障标准")
     assert "R-01" not in ids(evaluate(ok, "2026-03-06"))
 

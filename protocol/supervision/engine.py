@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..calendar import (Calendar, Deadline, Pause, add_working_days, due_date,
                         due_date_half_days, shanghai_date, working_days_between)
-from ..lifecycle import ACTION_ROLES, EVENT_ACTIONS, MAX_EXTENSIONS
+from ..lifecycle import ACTION_ROLES, EVENT_ACTIONS, MAX_EXTENSIONS, flow_plan
 from .facts import (MAX_HALF_DAYS_JUDGED, CaseFacts, EventRef, advance,
                     case_facts)
 from .rules import (CASE_RULE_IDS, LEVEL_LABELS, LEVELS, RULES, RuleSet,
@@ -436,7 +436,7 @@ def _handling(facts: CaseFacts, flow: Sequence[Mapping], clock: _Clock, cal: Cal
         intervals.append({"step": rec.step, "from": prev, "to": day, "working_days": used,
                           "actor": _who(rec.ref), "seq": rec.ref.seq, "done": True})
         prev = max(prev, day)
-        ptr = advance(ptr, ids, rec.step, rec.outcome, rec.kind)
+        ptr = advance(ptr, flow, rec.step, rec.outcome, rec.kind)
         decided = decided or rec.kind == "decision"
     current = None
     closed = facts.closed_on
@@ -676,6 +676,10 @@ def _static_rules(out: _Out) -> None:
     label = _case_label(facts, item)
     flow = flow_of(facts, item)
     ids = [s["id"] for s in flow]
+    try:                                               # where the lifecycle decides
+        decision_at = flow_plan(flow)[0] if flow else 0
+    except (KeyError, TypeError, IndexError):          # a malformed flow from a broken node
+        decision_at = len(ids) - 1 if ids else 0
     ctx = out.context
 
     def content() -> None:
@@ -731,13 +735,13 @@ def _static_rules(out: _Out) -> None:
                 continue
             idx = ids.index(rec.step)
             if rec.kind == "decision":
-                if idx != len(ids) - 1:
+                if idx != decision_at:
                     issues.append({"seq": rec.ref.seq, "node": rec.ref.node,
                                    "type": rec.ref.type, "kind": "wrong_decision_step",
                                    "step": rec.step,
                                    "zh": f"在{_step_name(flow, rec.step)}环节作出决定，"
-                                         f"应在{_step_name(flow, ids[-1])}环节"})
-                missing = [s for s in flow[rec.position:len(ids) - 1]] if rec.position >= 1 \
+                                         f"应在{_step_name(flow, ids[decision_at])}环节"})
+                missing = [s for s in flow[rec.position:decision_at]] if rec.position >= 1 \
                     else []
                 if missing and not any(s.get("role") in _REVIEW_ROLES for s in missing):
                     issues.append({"seq": rec.ref.seq, "node": rec.ref.node,
@@ -775,7 +779,7 @@ def _static_rules(out: _Out) -> None:
         rec = facts.decision
         if rec is None or not ids or rec.position < 1:
             return
-        missing = [s for s in flow[rec.position:len(ids) - 1]
+        missing = [s for s in flow[rec.position:decision_at]
                    if s.get("role") in _REVIEW_ROLES]
         if not missing:
             return
@@ -801,7 +805,7 @@ def _static_rules(out: _Out) -> None:
                 rec = steps_by_seq.get((e.node, e.seq))
                 step_id = rec.step if rec else None
                 if action == "decide" and ids:
-                    step_id = ids[-1]
+                    step_id = ids[decision_at]
                 role = _role_of(flow, step_id)
                 if role is None:
                     continue

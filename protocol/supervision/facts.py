@@ -427,9 +427,9 @@ def _fold(case: str | None, nodes: list[str], refs: list[tuple[EventRef, dict]],
             step = _text(body.get("step"))
             outcome = _text(body.get("outcome"))
             expected = None
-            if flow and state == "accepted":
+            if flow and state in ("accepted", "decided"):
                 if type_ == "case.decided":
-                    expected = flow[-1]["id"]
+                    expected = flow[lifecycle.flow_plan(flow)[0]]["id"]
                 else:
                     expected = flow[min(ptr, len(flow) - 1)]["id"]
             kind = "decision" if type_ == "case.decided" else "step"
@@ -439,7 +439,7 @@ def _fold(case: str | None, nodes: list[str], refs: list[tuple[EventRef, dict]],
             f["steps"].append(record)
             if kind == "decision" and f.get("decision") is None:
                 f["decision"] = record
-            ptr = advance(ptr, [s["id"] for s in flow or ()], step, outcome, kind)
+            ptr = advance(ptr, flow or (), step, outcome, kind)
         elif type_ == "case.extended":
             aid, arole = _who(body.get("approver"))
             f["extensions"].append(Extension(ref, _int(body.get("days")), aid, arole,
@@ -491,13 +491,17 @@ def _fold(case: str | None, nodes: list[str], refs: list[tuple[EventRef, dict]],
                      flow_position=ptr, **{k: v for k, v in f.items()})
 
 
-def advance(ptr: int, flow_ids: Sequence[str], step: str | None, outcome: str | None,
+def advance(ptr: int, flow: Sequence[Mapping], step: str | None, outcome: str | None,
             kind: str) -> int:
-    """The flow pointer after a step or decision (the lifecycle's ``next_step``)."""
-    if not flow_ids:
+    """The flow pointer after a step or decision: exactly the lifecycle's ``next_step``
+    (an approval continues with the steps after the decision step, a rejection goes to
+    the completion step)."""
+    if not flow:
         return ptr
+    ids = [s.get("id") for s in flow]
     if kind == "decision":
-        return len(flow_ids)
-    at = flow_ids.index(step) if step in flow_ids else ptr
+        decision, final = lifecycle.flow_plan(flow)
+        return min(decision + 1 if outcome == "approve" else final, final)
+    at = ids.index(step) if step in ids else ptr
     ptr = max(1, at - 1) if outcome == "return" else max(ptr, at + 1)
-    return min(ptr, len(flow_ids))
+    return min(ptr, len(ids))
