@@ -42,6 +42,8 @@ NAV = (
     ("evaluations.view", "/evaluations", "好差评"),
     ("interactions.view", "/interactions", "咨询投诉"),
     ("notices.view", "/notices", "通知公告"),
+    ("supervision.view", "/supervision", "电子监察"),
+    ("disclosure.view", "/disclosure", "信息公开"),
 )
 FORM_LIMIT = 256 * 1024
 

@@ -47,7 +47,8 @@ GET_ROUTES = ("/", "/login", "/intake", "/intake/items", "/cases/{case_no}", "/s
               "/sync", "/sync/indicator", "/disclosure", "/disclosure/new",
               "/disclosure/attachments/{sha}", "/disclosure/{doc}", "/disclosure/{doc}/edit",
               "/inbox", "/inbox/entries/{entry_id}",   # inbox: tests/test_crosslevel_flow.py
-              "/notices", "/notices/{notice_id}")      # notices: tests/test_hub_face.py
+              "/notices", "/notices/{notice_id}",      # notices: tests/test_hub_face.py
+              "/supervision", "/supervision/cases/{case_no}")
 POST_ROUTES = ("/login", "/logout", "/intake", "/intake/check",
                "/cases/{case_no}/act/{action}", "/admin/users",
                "/admin/users/{user_id}/active", "/admin/users/{user_id}/password",
@@ -132,6 +133,7 @@ def test_every_route_with_every_role(world, role):
              "/api/cases/{case_no}": f"/api/cases/{case_no}",
              "/disclosure/attachments/{sha}": "/disclosure/attachments/" + "0" * 64,
              "/disclosure/{doc}": f"/disclosure/{node.doc}",
+             "/supervision/cases/{case_no}": f"/supervision/cases/{case_no}",
              "/disclosure/{doc}/edit": f"/disclosure/{node.doc}/edit"}
     for route in GET_ROUTES:
         response = client.get(paths.get(route, route))

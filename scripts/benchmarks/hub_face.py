@@ -136,7 +136,8 @@ from starlette.testclient import TestClient
 app = create_app(HubConfig.load(sys.argv[2], background_jobs=False))
 client = TestClient(app)
 client.post("/login", data={"username": "admin", "password": sys.argv[3],
-                            "csrf_token": __import__("re").search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)})
+                            "csrf_token": __import__("re").search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)},
+            follow_redirects=False)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.monotonic()
 size = 0
