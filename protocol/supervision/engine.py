@@ -26,7 +26,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..calendar import (Calendar, Deadline, Pause, add_working_days, due_date,
                         due_date_half_days, shanghai_date, working_days_between)
+from ..envelope import format_ts
 from ..lifecycle import ACTION_ROLES, EVENT_ACTIONS, MAX_EXTENSIONS, flow_plan
+from ..routing import judge_sides
 from .facts import (MAX_HALF_DAYS_JUDGED, CaseFacts, EventRef, advance,
                     case_facts)
 from .rules import (CASE_RULE_IDS, LEVEL_LABELS, LEVELS, RULES, RuleSet,
@@ -587,8 +589,37 @@ def _time_rules(out: _Out, cal: Calendar, today: date) -> None:
                 details={**base, "judged_on": _iso(effective), "steps": over[:_MAX_LIST]},
                 time_based=True)
 
+    def side_share() -> None:
+        sides = _judge_sides(facts, item, cal, effective, clock.limit_half_days)
+        over = [s for s in sides if s["over"]]
+        if not over:
+            return
+        parts = "；".join(f"{_SIDE_ZH[s['side']]}持有 {s['held_days']} 个工作日，"
+                         f"按占比应不超过 {s['allowed_days']} 个工作日" for s in over)
+        out.add("T-06", f"{label}分级办理超时：{parts}（办结时限 {limit_zh}）",
+                details={**base, "judged_on": _iso(effective), "sides": over},
+                time_based=True)
+
     out.guard("T-01,T-02,T-03", timeliness)
     out.guard("T-05", step_share)
+    out.guard("T-06", side_share)
+
+
+_SIDE_ZH = {"township": "乡镇（初审）", "county": "县级（审批）"}
+
+
+def _judge_sides(facts: CaseFacts, item: Any, cal: Calendar, effective: date,
+                 limit_half_days: int) -> list[dict]:
+    """Each side of a forwarded case on its own share (protocol.routing.judge_sides);
+    nothing for a case that never left its township."""
+    catalogue_item = _item_map(item)
+    if not isinstance(catalogue_item.get("flow"), list) \
+            or not any(e.type == "case.forwarded" for e in facts.events):
+        return []
+    envelopes = [{"type": e.type, "ts": format_ts(e.ts)} for e in facts.events
+                 if e.ts is not None and e.day is not None and e.day <= effective]
+    return [s for s in judge_sides(envelopes, catalogue_item, cal, effective, limit_half_days)
+            if s["side"] in _SIDE_ZH]
 
 
 def evaluate_time(facts: CaseFacts, item: Any, rules: RuleSet, calendar: Calendar,
@@ -653,6 +684,9 @@ def _change_dates(facts: CaseFacts, item: Any, rules: RuleSet, cal: Calendar,
             total_need = _share_days(share, clock.limit_half_days) + 1
             left = max(1, total_need - before)
             out.append(add_working_days(cal, current["from"], left, clock.pauses))
+    # T-06: a forwarded case's side may go over its share any working day: look daily
+    if _judge_sides(facts, item, cal, effective, clock.limit_half_days):
+        out.append(effective + timedelta(days=1))
     return out
 
 
