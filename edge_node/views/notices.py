@@ -46,6 +46,3 @@ def routes(ui: Ui) -> list[Route]:
     return [Route("/notices", list_page, methods=["GET"]),
             Route("/notices/{notice_id}", detail, methods=["GET"]),
             Route("/notices/{notice_id}/read", read, methods=["POST"])]
-
-
-__all__ = ["routes", "STAFF_ROLES"]

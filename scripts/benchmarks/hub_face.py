@@ -25,9 +25,7 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -127,7 +125,13 @@ def synthesise(store, codes, n: int, first_position: int, today: date) -> None:
 
 
 EXPORT_CHILD = r"""
-import resource, sys, time
+import sys, time
+
+def hwm():   # VmHWM: this process's peak RSS (ru_maxrss would include the parent's at fork)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+
 sys.path.insert(0, sys.argv[1])
 from central_hub.api import views as api_views
 from central_hub.app import create_app
@@ -138,7 +142,7 @@ client = TestClient(app)
 client.post("/login", data={"username": "admin", "password": sys.argv[3],
                             "csrf_token": __import__("re").search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)},
             follow_redirects=False)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 t0 = time.monotonic()
 size = 0
 with client.stream("GET", f"/dashboard/export.{sys.argv[4]}?from={sys.argv[5]}&to={sys.argv[6]}&metric=received") as r:
@@ -146,8 +150,8 @@ with client.stream("GET", f"/dashboard/export.{sys.argv[4]}?from={sys.argv[5]}&t
     for chunk in r.iter_bytes():
         size += len(chunk)
 seconds = time.monotonic() - t0
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{seconds:.1f} {size} {before // 1024} {after // 1024}")
+after = hwm()
+print(f"{seconds:.1f} {size} {before} {after}")
 """
 
 
