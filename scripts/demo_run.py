@@ -57,11 +57,41 @@ def wait_http(url: str, seconds: float = 30) -> None:
     sys.exit(f"demo: {url} did not answer within {seconds:.0f} s")
 
 
+def port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def serve(tool: str, data_dir: Path, port: int, log_name: str) -> subprocess.Popen:
     log = open(DATA / "logs" / log_name, "ab")
     return subprocess.Popen([str(BIN / tool), "serve", str(data_dir), "--host", HOST,
                              "--port", str(port)], cwd=ROOT, stdout=log, stderr=log,
                             start_new_session=True)
+
+
+WINDOW_STAFF = (("demo-window", "窗口人员", ("clerk", "handler")),
+                ("demo-head", "中心负责人", ("reviewer", "approver", "head")))
+
+
+def add_window_staff(data_dir: Path) -> None:
+    """Two staff accounts on a township node, so the demo shows the staff screens (the
+    administrator manages accounts only and sees no cases)."""
+    from edge_node import users
+    from edge_node.node import open_data_dir
+    node = open_data_dir(data_dir)
+    try:
+        admin = node.store.user_by_username("admin")
+        for username, name, roles in WINDOW_STAFF:
+            if node.store.user_by_username(username) is None:
+                users.create_user(node, username, name, roles, STAFF_PASSWORD,
+                                  actor={"id": admin["id"], "role": "admin"})
+    finally:
+        node.close()
 
 
 def build(cases: int) -> dict:
@@ -81,6 +111,7 @@ def build(cases: int) -> dict:
             "--admin-password", NODE_PASSWORD)
         run("edge-node", "simulate", str(DATA / code), "--cases", str(cases),
             "--seed", str(i), "--quiet")
+        add_window_staff(DATA / code)
         token = run("central-hub", "enroll-token", str(DATA / "hub"), "--node", code,
                     "--name", name).strip().splitlines()[-1]
         logins["nodes"][code] = {"username": "admin", "password": NODE_PASSWORD,
@@ -172,6 +203,10 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rebuild ./demo-data")
     parser.add_argument("--cases", type=int, default=300, help="simulated cases per node")
     args = parser.parse_args()
+    busy = [p for p in (HUB_PORT, COUNTY_NODE[2], *(n[2] for n in NODES)) if not port_free(p)]
+    if busy:
+        sys.exit(f"demo: port(s) {', '.join(map(str, busy))} on {HOST} are in use (another "
+                 "demo still running?); stop it and run scripts/demo again")
     logins_file = DATA / "logins.json"
     logins = build(args.cases) if args.fresh or not logins_file.exists() \
         else json.loads(logins_file.read_text())
@@ -246,7 +281,8 @@ def main() -> None:
     for code, name, port in NODES:
         node = logins["nodes"][code]
         print(f"{name} ({code})")
-        print(f"  http://{HOST}:{port}/      user {node['username']}  password {node['password']}")
+        print(f"  http://{HOST}:{port}/      window staff: demo-window / demo-head  password "
+              f"{STAFF_PASSWORD};  accounts: {node['username']} / {node['password']}")
     if county_code in logins["nodes"] and can_sync:
         print(f"{county_name} ({county_code}, county desk)")
         print(f"  http://{HOST}:{county_port}/inbox  user demo-approver  password {STAFF_PASSWORD}")
