@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app as create_hub_app
@@ -9,6 +10,8 @@ from central_hub.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.enrolment import issue_token
 from central_hub.epochs import issue_restore_token
+from edge_node.node import init_node
+from edge_node.sync import SyncClient
 from protocol.chain import verify_chain
 from protocol.envelope import decode_event
 from protocol.keys import PublicKey
@@ -26,8 +29,8 @@ class Hub:
         self.ctx = self.app.state.hub
         self.store = self.ctx.store
 
-    def token(self, code: str) -> str:
-        return issue_token(self.store, self.config, code, "测试镇", 72)[0]
+    def token(self, code: str, ttl: float = 72.0) -> str:
+        return issue_token(self.store, self.config, code, "测试镇", ttl)[0]
 
     def restore_token(self, code: str) -> str:
         return issue_restore_token(self.store, self.config, code)[0]
@@ -59,6 +62,18 @@ class Hub:
             head = verify_chain([event], key_at(event.seq), after=head)
         return 0 if head is None else head.seq
 
+    def assert_holds_exactly(self, node) -> None:
+        """The hub holds every event of ``node``, byte for byte, and the chain verifies."""
+        stored = self.events(node.code)
+        assert [e.seq for e in stored] == list(range(1, node.store.chain_head().seq + 1))
+        mine = {e.seq: (e.canonical, e.signature) for e in node.store.iter_events()}
+        decoded = []
+        for e in stored:
+            assert (bytes(e.canonical), bytes(e.signature)) == mine[e.seq]
+            decoded.append(decode_event(bytes(e.canonical), bytes(e.signature)))
+        first = decoded[0].body["public_key"]
+        verify_chain(decoded, PublicKey.from_hex(first))
+
     def holds_prefix_of(self, node) -> None:
         mine = {e.seq: (e.canonical, e.signature) for e in node.store.iter_events()}
         for stored in self.events(node.code):
@@ -70,3 +85,27 @@ def add_events(node, n: int) -> None:
         node.store.append_event("user.created", None, {
             "user": f"u{node.store.chain_head().seq}x{i}", "username": f"n{node.store.chain_head().seq}x{i}",
             "name": "用户", "roles": ["clerk"], "actor": None})
+
+
+# Fixtures shared by the sync and field tests (import them by name into a test module).
+
+@pytest.fixture
+def hub(tmp_path):
+    hub = Hub(tmp_path / "hub")
+    yield hub
+    hub.ctx.close()
+
+
+@pytest.fixture
+def node(tmp_path):
+    node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
+                        admin_password="admin-pass-123")
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def client(hub, node):
+    client = SyncClient(node, http=hub.client, max_batch_events=40)
+    client.enroll(URL, hub.token(node.code))
+    return client

@@ -8,35 +8,13 @@ import shutil
 
 import pytest
 
-from _field import URL, Hub, add_events
+from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
 from central_hub.jobs import run_background_once
 from edge_node.hub_link import HubRefused
-from edge_node.node import init_node, open_data_dir
+from edge_node.node import open_data_dir
 from edge_node.restore import backup_node, restore_from_backup, restore_from_hub
 from edge_node.status import check_integrity, verify_log
 from edge_node.sync import SyncClient, rotate_key
-
-
-@pytest.fixture
-def hub(tmp_path):
-    hub = Hub(tmp_path / "hub")
-    yield hub
-    hub.ctx.close()
-
-
-@pytest.fixture
-def node(tmp_path):
-    node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
-    yield node
-    node.close()
-
-
-@pytest.fixture
-def client(hub, node):
-    client = SyncClient(node, http=hub.client, max_batch_events=40)
-    client.enroll(URL, hub.token(node.code))
-    return client
 
 
 def _intake(node, n: int) -> list[str]:

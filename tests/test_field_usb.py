@@ -10,7 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from _field import URL, Hub, add_events
+from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
 from central_hub.records import NODE_REVOKED
 from central_hub.usb_import import import_export_file
 from edge_node.hub_link import HubRefused, HubUntrusted
@@ -21,28 +21,6 @@ from protocol.batch import encode_batch
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
 from protocol.usbfile import ExportFileError, ExportWriter
-
-
-@pytest.fixture
-def hub(tmp_path):
-    hub = Hub(tmp_path / "hub")
-    yield hub
-    hub.ctx.close()
-
-
-@pytest.fixture
-def node(tmp_path):
-    node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
-    yield node
-    node.close()
-
-
-@pytest.fixture
-def client(hub, node):
-    client = SyncClient(node, http=hub.client, max_batch_events=40)
-    client.enroll(URL, hub.token(node.code))
-    return client
 
 
 def _import(hub, path):

@@ -14,10 +14,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
-from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
 from central_hub.publication import publish_config, rotate_hub_key
 from central_hub.records import NODE_REVOKED
 from edge_node import sync_status
@@ -27,67 +23,10 @@ from edge_node.status import node_status
 from edge_node.sync import BATCH_CONTENT_TYPE, SyncClient, SyncService, rotate_key
 from protocol.batch import encode_batch
 from protocol.calendar import SHANGHAI, Calendar
-from protocol.chain import verify_chain
 from protocol.config_docs import CONFIG_CATALOGUE
-from protocol.envelope import decode_event
-from protocol.keys import PrivateKey, PublicKey
+from protocol.keys import PrivateKey
 
-URL = "http://testserver"
-
-
-class Hub:
-    def __init__(self, path) -> None:
-        init_hub(path, "县级平台")
-        self.config = HubConfig.load(path, background_jobs=False)
-        self.app = create_hub_app(self.config)
-        self.client = TestClient(self.app)
-        self.ctx = self.app.state.hub
-        self.store = self.ctx.store
-
-    def token(self, code: str, ttl: float = 72.0) -> str:
-        return issue_token(self.store, self.config, code, "测试镇", ttl)[0]
-
-    def events(self, code: str) -> list:
-        out, after = [], 0
-        while True:
-            batch = self.store.node_events(code, after, 1000)
-            if not batch:
-                return out
-            out += batch
-            after = batch[-1].seq
-
-    def assert_holds_exactly(self, node) -> None:
-        stored = self.events(node.code)
-        assert [e.seq for e in stored] == list(range(1, node.store.chain_head().seq + 1))
-        mine = {e.seq: (e.canonical, e.signature) for e in node.store.iter_events()}
-        decoded = []
-        for e in stored:
-            assert (bytes(e.canonical), bytes(e.signature)) == mine[e.seq]
-            decoded.append(decode_event(bytes(e.canonical), bytes(e.signature)))
-        first = decoded[0].body["public_key"]
-        verify_chain(decoded, PublicKey.from_hex(first))
-
-
-@pytest.fixture
-def hub(tmp_path):
-    hub = Hub(tmp_path / "hub")
-    yield hub
-    hub.ctx.close()
-
-
-@pytest.fixture
-def node(tmp_path):
-    node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
-    yield node
-    node.close()
-
-
-@pytest.fixture
-def client(hub, node):
-    client = SyncClient(node, http=hub.client, max_batch_events=40)
-    client.enroll(URL, hub.token(node.code))
-    return client
+from _field import URL, client, hub, node  # noqa: E402,F401 (fixtures)
 
 
 def add_events(node, n: int) -> None:
