@@ -19,7 +19,7 @@ from protocol.calendar import SHANGHAI
 from protocol.envelope import parse_ts
 from protocol.supervision import CROSS_CASE_RULE_IDS, RuleSet
 
-from test_sync_client import URL, Hub
+from _field import URL, Hub
 
 
 def _sync_all(client, node) -> None:
