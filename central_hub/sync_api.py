@@ -8,6 +8,8 @@ throughput on the one core a county hub is sized for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import logging
 
@@ -82,17 +84,23 @@ async def _json_body(request: Request) -> dict:
     return data
 
 
-async def enroll(request: Request) -> JSONResponse:
+async def _token_request(request: Request, what: str) -> tuple[Any, dict, str, str, str]:
+    """An enrolment or restore request: rate-limited per address, with the one-time token,
+    the new public key and the proof of possession (all strings)."""
     hub = _hub(request)
-    wait = hub.enrol_limiter.acquire(client_ip(request))
-    if wait:
-        raise HubError("too many enrolment attempts from this address; try again later",
+    if hub.enrol_limiter.acquire(client_ip(request)):
+        raise HubError(f"too many {what} attempts from this address; try again later",
                        code="rate_limited")
     data = await _json_body(request)
     token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
     if not all(isinstance(v, str) for v in (token, public_key, proof)):
-        raise HubError("enrolment needs token, public_key and proof (strings)",
+        raise HubError(f"a {what} request needs token, public_key and proof (strings)",
                        code="request_invalid")
+    return hub, data, token, public_key, proof
+
+
+async def enroll(request: Request) -> JSONResponse:
+    hub, _data, token, public_key, proof = await _token_request(request, "enrolment")
     node = redeem_token(hub.store, hub.config, token, public_key, proof)
     identity = hub.identity
     now = hub.config.now_ts()
@@ -194,16 +202,7 @@ async def status(request: Request) -> JSONResponse:
 async def restore(request: Request) -> JSONResponse:
     """Start a restore epoch: an administrator's token and a new key (see epochs.py)."""
     from .epochs import start_epoch
-    hub = _hub(request)
-    wait = hub.enrol_limiter.acquire(client_ip(request))
-    if wait:
-        raise HubError("too many restore attempts from this address; try again later",
-                       code="rate_limited")
-    data = await _json_body(request)
-    token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
-    if not all(isinstance(v, str) for v in (token, public_key, proof)):
-        raise HubError("a restore needs token, public_key and proof (strings)",
-                       code="request_invalid")
+    hub, data, token, public_key, proof = await _token_request(request, "restore")
     min_seq = data.get("min_seq")
     if min_seq is not None and (type(min_seq) is not int or min_seq < 0):
         raise HubError("min_seq must be a non-negative integer", code="request_invalid")

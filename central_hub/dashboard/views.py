@@ -361,16 +361,25 @@ def _export_name(f: Filters, metric: str, ext: str) -> str:
     return f"cases-{metric}-{f.since}-{f.until}.{ext}"
 
 
-@page("dashboard.view")
-async def export_csv(request: Request) -> Response:
-    hub = hub_of(request)
+def _export_request(request: Request, fmt: str) -> tuple[Filters, str] | Response:
+    """The filters and metric of an export (audited), or the 400 page for bad ones."""
     try:
         f = read_filters(request)
         metric = _metric(request)
     except FilterError as exc:
         return show(request, "pages/message.html", {"title": "查询条件有误", "message": str(exc)},
                     status_code=400)
-    audit(request, "dashboard.exported", metric, {"format": "csv", **f.params()})
+    audit(request, "dashboard.exported", metric, {"format": fmt, **f.params()})
+    return f, metric
+
+
+@page("dashboard.view")
+async def export_csv(request: Request) -> Response:
+    hub = hub_of(request)
+    asked = _export_request(request, "csv")
+    if isinstance(asked, Response):
+        return asked
+    f, metric = asked
 
     def lines() -> Iterator[bytes]:
         buffer = io.StringIO()
@@ -406,13 +415,10 @@ def write_xlsx(rows: Iterator[list], path: str, title: str) -> None:
 @page("dashboard.view")
 async def export_xlsx(request: Request) -> Response:
     hub = hub_of(request)
-    try:
-        f = read_filters(request)
-        metric = _metric(request)
-    except FilterError as exc:
-        return show(request, "pages/message.html", {"title": "查询条件有误", "message": str(exc)},
-                    status_code=400)
-    audit(request, "dashboard.exported", metric, {"format": "xlsx", **f.params()})
+    asked = _export_request(request, "xlsx")
+    if isinstance(asked, Response):
+        return asked
+    f, metric = asked
     handle, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(handle)
     try:
