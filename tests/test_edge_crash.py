@@ -28,6 +28,7 @@ from edge_node.status import check_integrity
 WORKERS = 2
 KILLS_PER_WORKER = 26
 IN_FLIGHT_PER_WORKER = 14
+MAX_KILLS = 120                     # per worker: a bound, so a broken server fails the test
 PASSWORD = "crash-pass-1"
 INTAKE = {"item": "MZ-JF-0005", "outcome": "accept", "materials": ["M1", "M2", "M3", "M4", "M5"],
           "applicant": {"kind": "person", "name": "赵六", "id_no": "11010519491231002X"}}
@@ -98,14 +99,18 @@ class Worker:
 
     def run(self) -> None:
         try:
-            while self.kills < KILLS_PER_WORKER or self.in_flight_kills < IN_FLIGHT_PER_WORKER:
+            # stop only when this worker has its kills AND at least half were in flight
+            # (an attempt may miss its request: the loop goes on until the share holds)
+            while (self.kills < KILLS_PER_WORKER or self.in_flight_kills < IN_FLIGHT_PER_WORKER
+                   or 2 * self.in_flight_kills < self.kills) and self.kills < MAX_KILLS:
                 proc, client = self.start()
                 self.check()  # after each restart
                 try:
                     for _ in range(self.rng.randrange(0, 6)):
                         self.intake(client)
-                    want_in_flight = (self.in_flight_kills < IN_FLIGHT_PER_WORKER
-                                      and self.rng.random() < 0.7)
+                    want_in_flight = (2 * self.in_flight_kills <= self.kills
+                                      or (self.in_flight_kills < IN_FLIGHT_PER_WORKER
+                                          and self.rng.random() < 0.7))
                     if want_in_flight:
                         outcome: list = []
 
