@@ -126,11 +126,89 @@ def loads_strict(data: bytes) -> Any:
         raise EncodingError(f"not valid JSON: {exc}", code="invalid_json") from None
 
 
+def _text_ok(text: str) -> bool:
+    if len(text) > limits.MAX_STRING_CHARS:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return unicodedata.is_normalized("NFC", text)
+
+
+def _leaf_ok(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return _text_ok(value)
+    if kind is int:
+        return -limits.MAX_INT <= value <= limits.MAX_INT
+    return value is None or value is True or value is False
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True if ``value`` (fresh from ``json.loads``) passes every rule of :func:`_check`.
+
+    The fast path of :func:`parse_canonical`: no paths, no messages, leaves checked
+    inline. Anything it does not pass goes through :func:`_check`, which names the rule
+    broken."""
+    if depth > limits.MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is dict:
+        if len(value) > limits.MAX_ITEMS:
+            return False
+        for key, item in value.items():
+            if key not in _GOOD_KEYS:
+                if not _KEY_RE.match(key):
+                    return False
+                if len(_GOOD_KEYS) < 4096:
+                    _GOOD_KEYS.add(key)
+            kind = type(item)
+            if kind is dict or kind is list:
+                if not _plain(item, depth + 1):
+                    return False
+            elif not _leaf_ok(item):
+                return False
+        return True
+    if kind is list:
+        if len(value) > limits.MAX_ITEMS:
+            return False
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if not _plain(item, depth + 1):
+                    return False
+            elif not _leaf_ok(item):
+                return False
+        return True
+    return _leaf_ok(value)
+
+
+_GOOD_KEYS: set[str] = set()     # keys seen to match _KEY_RE (bounded)
+_decoder = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_constant)
+
+
 def parse_canonical(data: bytes, max_bytes: int = limits.MAX_EVENT_BYTES) -> Any:
-    """Parse bytes from a peer, refusing anything that is not exactly canonical."""
+    """Parse bytes from a peer, refusing anything that is not exactly canonical.
+
+    Fast path: plain ``json.loads`` (floats and NaN still refused), :func:`_plain`, then
+    the bytes must equal their re-encoding, which also refuses duplicate keys (the object
+    re-encodes shorter). Anything else is parsed again the slow way, for the exact error."""
     if len(data) > max_bytes:
         raise EncodingError(f"{len(data)} bytes exceed the limit of {max_bytes}",
                             code="too_large")
+    try:
+        value = _decoder.decode(data.decode("utf-8"))
+        if _plain(value, 1) and _encoder.encode(value).encode("utf-8") == data:
+            return value
+    except (ValueError, RecursionError):
+        pass
+    return _parse_slow(data)
+
+
+def _parse_slow(data: bytes) -> Any:
     value = loads_strict(data)
     _check(value, 1, "$", normalise=False)
     if _encoder.encode(value).encode("utf-8") != data:

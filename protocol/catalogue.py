@@ -21,7 +21,8 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field as _dc_field
 from types import MappingProxyType
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "CatalogueError",

@@ -32,7 +32,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .calendar import Calendar, Pause, add_working_days, working_days_between
 from .errors import ProtocolError

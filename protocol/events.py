@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ProtocolError
 
@@ -335,6 +336,45 @@ def _check(spec: Field, value: Any, path: str) -> None:
         raise AssertionError(f"unknown field kind {kind}")
 
 
+def _ok(spec: Field, value: Any) -> bool:
+    """True if :func:`_check` would pass ``value``: the same rules without building a path
+    per field (half the cost of projecting an event). A False goes through
+    :func:`_check` for the message."""
+    if value is None:
+        return spec.nullable
+    kind = spec.kind
+    if kind == "text":
+        return isinstance(value, str) and not (spec.min_len and not value.strip()) \
+            and len(value) <= spec.max_len
+    if kind == "int":
+        return type(value) is int and spec.minimum <= value <= spec.maximum
+    if kind == "object":
+        if not isinstance(value, dict):
+            return False
+        fields = spec.fields
+        for name, sub in fields.items():
+            if name in value:
+                if not _ok(sub, value[name]):
+                    return False
+            elif sub.required:
+                return False
+        return all(name in fields for name in value)
+    if kind == "list":
+        return isinstance(value, list) and len(value) <= spec.max_items \
+            and all(_ok(spec.of, item) for item in value)
+    if kind == "enum":
+        return value in spec.choices
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, str) and _DATE_RE.match(value) is not None
+    if kind == "id":
+        return isinstance(value, str) and _ID_RE.match(value) is not None
+    if kind == "hex64":
+        return isinstance(value, str) and _HEX_RE.match(value) is not None
+    return False   # an unknown kind: _check says it is a schema bug
+
+
 def validate_body(type_: str, body: Any, case: str | None = None) -> None:
     """Raise :class:`EventBodyError` unless ``body`` fits the schema of ``type_``.
 
@@ -346,4 +386,5 @@ def validate_body(type_: str, body: Any, case: str | None = None) -> None:
                              code="event_type_unknown")
     if event_type.case_required and not case:
         raise EventBodyError(f"case: events of type {type_} belong to a case", field="case")
-    _check(event_type.schema, body, "body")
+    if not _ok(event_type.schema, body):
+        _check(event_type.schema, body, "body")

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .calendar import Calendar, working_days_between
 from .canonical import canonical_bytes

@@ -141,3 +141,74 @@ def test_unknown_event_type_and_missing_case():
         validate_body("case.withdrawn", {"actor": {"id": "u", "role": "clerk"},
                                          "reason": "x"}, None)
     assert info.value.field == "case"
+
+
+def _sample_bodies() -> list[tuple[str, dict, str]]:
+    """(type, body, case) of the events of simulated cases along every sample item's flow."""
+    from datetime import timedelta
+
+    from central_hub.simulated_node import SimulatedNode, _sample_item, append_case
+    node = SimulatedNode("XZ-900")
+    out = []
+    for index in range(38):
+        for event in append_case(node, f"XZ-900-{index:011d}", _sample_item(None, index),
+                                 gap=timedelta(hours=2)):
+            out.append((event.env["type"], event.env["body"], event.env["case"]))
+    return out
+
+
+_BODIES = _sample_bodies()
+
+
+def _mutate(value, data, st):
+    """``value`` with one member somewhere replaced, removed or added."""
+    import copy
+    value = copy.deepcopy(value)
+    target = value
+    while True:
+        keys = list(target) if isinstance(target, dict) else list(range(len(target)))
+        if not keys:
+            break
+        key = data.draw(st.sampled_from(keys))
+        child = target[key]
+        if isinstance(child, (dict, list)) and child and data.draw(st.booleans()):
+            target = child
+            continue
+        action = data.draw(st.sampled_from(["replace", "remove", "add"]))
+        scalar = data.draw(st.one_of(st.none(), st.booleans(), st.integers(-3, 2**54),
+                                     st.text(max_size=3), st.sampled_from(["", " ", "x" * 5000,
+                                     "2026-01-01", "a" * 64, "clerk", "approve"]),
+                                     st.just([]), st.just({})))
+        if action == "replace":
+            target[key] = scalar
+        elif action == "remove" and isinstance(target, dict):
+            del target[key]
+        elif isinstance(target, dict):
+            target[data.draw(st.sampled_from(["extra", "note", "actor", "reason"]))] = scalar
+        else:
+            target.append(scalar)
+        break
+    return value
+
+
+def test_fast_schema_check_agrees_with_the_field_by_field_check():
+    """validate_body's fast path passes exactly the bodies the path-naming check passes."""
+    from hypothesis import given, settings, strategies as st
+
+    from protocol.events import EVENT_TYPES, _check, _ok
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(_BODIES), st.data())
+    def check(sample, data):
+        type_, body, _ = sample
+        body = _mutate(body, data, st) if data.draw(st.booleans()) else body
+        schema = EVENT_TYPES[type_].schema
+        try:
+            _check(schema, body, "body")
+            slow = True
+        except EventBodyError:
+            slow = False
+        assert _ok(schema, body) is slow
+
+    check()
+    assert len({t for t, _, _ in _BODIES}) >= 7     # received ... delivered, and a fee

@@ -117,6 +117,34 @@ def test_canonical_round_trip_and_key_order(value):
     assert canonical_bytes(reversed_value) == data
 
 
+def _outcome(parse, data):
+    try:
+        return ("ok", parse(data))
+    except ProtocolError as exc:
+        return ("refused", exc.code)
+
+
+_near_canonical = st.one_of(
+    json_values.map(lambda v: canonical_bytes(v)),
+    # mutations a peer could send: escapes, duplicate keys, NFD, floats, white space,
+    # integers out of range, key order, lone surrogates
+    st.sampled_from([b'{"a":1,"a":1}', b'{"b":1,"a":2}', b'{"a":"\\u0041"}', b'{"a":1.0}',
+                     b'{"a": 1}', b'{"a":9007199254740992}', b'{"a":"\\ud800"}',
+                     "{\"a\":\"e\u0301\"}".encode(), b'{"a":NaN}', b'{"":1}',
+                     b'{"a b":1}', b'[' * 17 + b']' * 17, b'"\xff"', b'{"a":true}']),
+    st.builds(lambda v, i, b: (lambda d: d[:i % (len(d) + 1)] + bytes([b])
+                                + d[i % (len(d) + 1):])(canonical_bytes(v)),
+              json_values, st.integers(0, 200), st.integers(0, 255)),
+)
+
+
+@given(_near_canonical)
+def test_fast_parse_agrees_with_the_strict_parse(data):
+    """parse_canonical's fast path accepts exactly what the rule-by-rule parse accepts."""
+    from protocol.canonical import _parse_slow
+    assert _outcome(parse_canonical, data) == _outcome(_parse_slow, data)
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 def test_key_file_is_private_and_refused_when_readable(tmp_path):

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..calendar import Calendar, add_working_days, working_days_between
 from ..disclosure import (MIN_REASON_CHARS, PROACTIVE_DAYS, REPLY_TYPES, catalogue_gaps,

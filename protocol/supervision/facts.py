@@ -21,7 +21,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..calendar import MAX_YEAR, MIN_YEAR, SHANGHAI
 from ..events import EVENT_TYPES, EventBodyError, validate_body

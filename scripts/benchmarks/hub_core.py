@@ -1,16 +1,21 @@
 """Hub core at scale: rebuild time, projector lag behind sustained ingest, backup under load.
 
-    scripts/bench hub-core [--cases 1000000] [--nodes 50] [--extra 20000] [--keep DIR]
+    scripts/bench hub-core [--cases 1000000] [--nodes 50] [--rates 500,1000,2000,max]
+                           [--phase-seconds 30] [--keep]
 
 1. Loads ``--cases`` delivered cases (about 7-9 events each, along the sample catalogue's
    flows) from ``--nodes`` simulated nodes straight into the store's event log
    (``append_events``: the storage half of the ack path; the bytes are canonical events
    built from per-item templates, with placeholder signatures, since neither the
    projector nor a rebuild reads signatures).
-2. Projects them (``run_all``) and then times ``central-hub rebuild`` (``rebuild_all``).
-3. Ingests ``--extra`` more cases from a writer thread as fast as it can while a projector
-   thread runs as the serve process does (0.2 s budget per run, every 2 s is the default;
-   here continuously), sampling the lag (events appended but not yet projected).
+2. Times ``central-hub rebuild`` (``rebuild_all``: every projection dropped and the whole
+   log replayed), which is also the first projection of the loaded log.
+3. Projector lag: for each of ``--rates`` (events per second, ``max`` = as fast as the
+   writer thread can append), a writer thread ingests at that pace for
+   ``--phase-seconds`` while a projector thread runs exactly as the serve process runs it
+   (every ``projector_interval_seconds``, ``job_time_budget_seconds`` per projector and
+   run). Lag is sampled after each run: events appended but not yet projected by the
+   slowest projector, and the age of the oldest of them.
 4. Takes ``central-hub backup`` while the writer keeps appending.
 
 Prints figures; it is not a timed test. Data goes to bench-data/hub-core (removed unless
@@ -36,7 +41,7 @@ from central_hub.backup import backup_hub  # noqa: E402
 from central_hub.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
 from central_hub.enrolment import issue_token, normalise_token, token_hash  # noqa: E402
-from central_hub.projector import rebuild_all, run_all  # noqa: E402
+from central_hub.projector import rebuild_all, run_all, standard_projectors  # noqa: E402
 from central_hub.records import NewEvent  # noqa: E402
 from central_hub.simulated_node import SimulatedNode, _sample_item, append_case  # noqa: E402
 from central_hub.store import open_store  # noqa: E402
@@ -123,12 +128,80 @@ class Loader:
         return events
 
 
+def lag_phase(config: HubConfig, loader: Loader, rate: float | None, seconds: float) -> None:
+    """Ingest at ``rate`` events/s (None: flat out) for ``seconds`` while the projector
+    runs as the serve process runs it; print the lag it kept."""
+    stop = threading.Event()
+    marks: list[tuple[int, float]] = []      # (last position appended, when)
+    appended = {"events": 0, "seconds": 0.0}
+
+    def writer() -> None:
+        wstore = open_store(config.db_path, config.now_ts())
+        loader.store = wstore
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < seconds:
+                appended["events"] += loader.load(10, chunk=1)
+                marks.append((wstore.last_position(), time.monotonic()))
+                if rate is not None:
+                    ahead = t0 + appended["events"] / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
+        finally:
+            appended["seconds"] = time.monotonic() - t0
+            wstore.close()
+
+    lag_events: list[int] = []
+    lag_seconds: list[float] = []
+    projected_in_runs: list[int] = []
+
+    def projector() -> None:
+        pstore = open_store(config.db_path, config.now_ts())
+        names = [p.name for p in standard_projectors()]
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                projected_in_runs.append(
+                    run_all(pstore, time_budget=config.job_time_budget_seconds))
+                behind = min(pstore.cursor(name) for name in names)
+                lag_events.append(max(0, pstore.last_position() - behind))
+                oldest = next((t for position, t in list(marks) if position > behind), None)
+                lag_seconds.append(0.0 if oldest is None else time.monotonic() - oldest)
+                stop.wait(max(0.0, config.projector_interval_seconds
+                              - (time.monotonic() - started)))
+        finally:
+            pstore.close()
+
+    w = threading.Thread(target=writer)
+    p = threading.Thread(target=projector)
+    w.start()
+    p.start()
+    w.join()
+    stop.set()
+    p.join()
+    achieved = appended["events"] / max(appended["seconds"], 1e-9)
+    label = "flat out" if rate is None else f"{rate:,.0f} events/s asked"
+    store = open_store(config.db_path, config.now_ts())
+    try:
+        started = time.monotonic()
+        left = run_all(store)     # drain what the phase left behind, for the next one
+        drain = time.monotonic() - started
+    finally:
+        store.close()
+    print(f"projector lag, ingest {label}: {achieved:,.0f} events/s for "
+          f"{appended['seconds']:.0f} s; lag median {statistics.median(lag_events or [0]):,.0f} "
+          f"events / {statistics.median(lag_seconds or [0]):.1f} s, max {max(lag_events or [0]):,} "
+          f"events / {max(lag_seconds or [0]):.1f} s; {left:,} projector-events left at the "
+          f"end, drained in {drain:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--nodes", type=int, default=50)
-    parser.add_argument("--extra", type=int, default=20_000,
-                        help="cases ingested during the lag and backup measurements")
+    parser.add_argument("--rates", default="500,1000,2000,max",
+                        help="ingest rates (events/s, or max) of the projector-lag phases")
+    parser.add_argument("--phase-seconds", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
@@ -142,18 +215,13 @@ def main() -> None:
     templates = CaseTemplates()
     loader = Loader(store, config, codes, templates)
 
-    print(f"hub-core benchmark: {args.cases:,} cases from {args.nodes} nodes "
-          f"(+{args.extra:,} during the load phases); CPU count {os.cpu_count()}")
+    print(f"hub-core benchmark: {args.cases:,} cases from {args.nodes} nodes; "
+          f"CPU count {os.cpu_count()}")
     started = time.monotonic()
     events = loader.load(args.cases)
     seconds = time.monotonic() - started
     print(f"load (append_events): {events:,} events in {seconds:.1f} s "
           f"({events / seconds:,.0f} events/s)")
-
-    started = time.monotonic()
-    run_all(store, batch=2000)
-    seconds = time.monotonic() - started
-    print(f"first projection: {seconds:.1f} s ({events / seconds:,.0f} events/s)")
 
     started = time.monotonic()
     rebuild_all(store, batch=2000)
@@ -164,60 +232,30 @@ def main() -> None:
     print(f"database size: {db_size / 1e6:,.0f} MB")
     store.close()
 
-    # -- sustained ingest with the projector running behind it
-    stop = threading.Event()
-    ingested = {"events": 0, "seconds": 0.0}
-
-    def writer(n_cases: int) -> None:
-        wstore = open_store(config.db_path, config.now_ts())
-        loader.store = wstore
-        t0 = time.monotonic()
-        try:
-            for _ in range(max(1, n_cases // 500)):
-                ingested["events"] += loader.load(min(500, n_cases), chunk=10)
-                if stop.is_set():
-                    break
-        finally:
-            ingested["seconds"] = time.monotonic() - t0
-            wstore.close()
-
-    lags: list[int] = []
-
-    def projector() -> None:
-        pstore = open_store(config.db_path, config.now_ts())
-        try:
-            while not stop.is_set():
-                run_all(pstore, time_budget=0.2)
-                lags.append(pstore.last_position() - pstore.cursor("content"))
-                time.sleep(0.05)
-            run_all(pstore)
-        finally:
-            pstore.close()
-
-    w = threading.Thread(target=writer, args=(args.extra,))
-    p = threading.Thread(target=projector)
-    w.start()
-    p.start()
-    w.join()
-    stop.set()
-    p.join()
-    rate = ingested["events"] / max(ingested["seconds"], 1e-9)
-    print(f"sustained ingest: {ingested['events']:,} events in {ingested['seconds']:.1f} s "
-          f"({rate:,.0f} events/s) with the projector running")
-    if lags:
-        print(f"projector lag: median {statistics.median(lags):,.0f} events, max {max(lags):,} "
-              f"events (about {max(lags) / max(rate, 1):.1f} s of ingest)")
+    for rate in args.rates.split(","):
+        lag_phase(config, loader, None if rate == "max" else float(rate), args.phase_seconds)
 
     # -- backup while the writer keeps appending
-    stop.clear()
-    w = threading.Thread(target=writer, args=(args.extra,))
+    stop = threading.Event()
+    appended = {"events": 0}
+
+    def writer() -> None:
+        wstore = open_store(config.db_path, config.now_ts())
+        loader.store = wstore
+        try:
+            while not stop.is_set():
+                appended["events"] += loader.load(10, chunk=1)
+        finally:
+            wstore.close()
+
+    w = threading.Thread(target=writer)
     w.start()
     info = backup_hub(config, data.parent / "hub-core-backup.tar")
     stop.set()
     w.join()
     print(f"central-hub backup under load: {info['seconds']:.1f} s, "
           f"{info['bytes'] / 1e6:,.0f} MB, {info['events']:,} events in the snapshot "
-          f"(writer appended {ingested['events']:,} events meanwhile)")
+          f"(writer appended {appended['events']:,} events meanwhile)")
     (data.parent / "hub-core-backup.tar").unlink(missing_ok=True)
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
