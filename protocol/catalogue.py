@@ -21,7 +21,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field as _dc_field
 from types import MappingProxyType
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "risk_points_at_step",
     "fee_fen",
     "credit_code_ok",
+    "match_rank",
     "TYPE_CODES",
     "LEVELS",
     "BODY_NATURES",
@@ -629,6 +630,32 @@ def validate_catalogue(doc: Any) -> "Catalogue":
 # ---------------------------------------------------------------------------------------------
 
 
+def _in_order(term: str, text: str) -> bool:
+    """Every character of ``term`` appears in ``text`` in the same order."""
+    rest = iter(text)
+    return all(ch in rest for ch in term)
+
+
+def match_rank(query: str, name: str, others: Sequence[str] = ()) -> int | None:
+    """How an item matches a search: every whitespace-separated term of ``query`` must be
+    in ``name`` or one of ``others`` (case-insensitive); 0 when all are, 1 when a term
+    of two or more Chinese characters matches ``name`` only as an abbreviation (its
+    characters in order: 低保 finds 最低生活保障对象认定, 医保 finds 基本医疗保险); None
+    when the item does not match."""
+    terms = [t.casefold() for t in (query or "").split()]
+    name_cf = name.casefold()
+    hay = "\n".join((name_cf, *(o.casefold() for o in others if o)))
+    rank = 0
+    for term in terms:
+        if term in hay:
+            continue
+        if len(term) >= 2 and not term.isascii() and _in_order(term, name_cf):
+            rank = 1
+            continue
+        return None
+    return rank
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """A validated catalogue. Build it with :func:`validate_catalogue`.
@@ -657,17 +684,17 @@ class Catalogue:
         return found
 
     def search(self, text: str) -> tuple[dict, ...]:
-        """Items whose name, code, impl_code or body name contain every whitespace-separated
-        term of ``text`` (case-insensitive). An empty query returns all items."""
-        terms = [t.casefold() for t in (text or "").split()]
-        if not terms:
+        """Items matching ``text`` (see :func:`match_rank`) over name, code, impl_code and
+        body name: exact matches first, then abbreviations, each in catalogue order. An
+        empty query returns all items."""
+        if not (text or "").split():
             return self.items
-        hits = []
-        for it in self.items:
-            hay = "\n".join((it["name"], it["code"], it["impl_code"], it["body"]["name"])).casefold()
-            if all(t in hay for t in terms):
-                hits.append(it)
-        return tuple(hits)
+        ranked = []
+        for position, it in enumerate(self.items):
+            rank = match_rank(text, it["name"], (it["code"], it["impl_code"], it["body"]["name"]))
+            if rank is not None:
+                ranked.append((rank, position, it))
+        return tuple(it for _, _, it in sorted(ranked, key=lambda r: r[:2]))
 
     def to_document(self) -> dict:
         """The JSON-ready document (a deep copy); ``validate_catalogue`` accepts it back."""

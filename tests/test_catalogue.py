@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from protocol.catalogue import (
     ITEM_FIELDS,
+    match_rank,
     Catalogue,
     CatalogueError,
     credit_code_ok,
@@ -462,6 +463,36 @@ def test_search(cat):
     assert [i["code"] for i in cat.search("身份证  补领")] == ["GA-GG-0002"]
     assert cat.search("") == cat.items
     assert cat.search("不存在的事项") == ()
+
+
+def test_search_finds_abbreviations_after_exact_matches(cat):
+    """Staff type 低保, 医保, 残疾证: the characters of an abbreviation, in order."""
+    assert [i["name"] for i in cat.search("低保")] == ["最低生活保障对象认定"]
+    assert [i["name"] for i in cat.search("医保")] == ["城乡居民基本医疗保险参保登记"]
+    assert [i["name"] for i in cat.search("残疾证")] == ["残疾人证核发（初审）"]
+    # 养老 as written: three names, in catalogue order
+    pension = [i["name"] for i in cat.search("养老")]
+    assert pension == ["城乡居民基本养老保险参保登记", "城乡居民基本养老保险待遇申领",
+                      "灵活就业人员参加职工基本养老保险登记"]
+    # abbreviations are for Chinese terms of two or more characters, never for codes
+    assert cat.search("gx") == ()
+    assert cat.search("证") == tuple(i for i in cat.items if "证" in i["name"])
+
+
+def test_search_ranks_exact_matches_before_abbreviations(cat):
+    first, second = dict(cat.items[0]), dict(cat.items[1])
+    second["name"] = "低保金发放"
+    ranked = Catalogue(1, "2026-01-01", (first, second)).search("低保")
+    assert [i["name"] for i in ranked] == ["低保金发放", "最低生活保障对象认定"]
+
+
+def test_match_rank():
+    assert match_rank("低保", "最低生活保障对象认定") == 1
+    assert match_rank("最低生活保障", "最低生活保障对象认定") == 0
+    assert match_rank("保低", "最低生活保障对象认定") is None      # order matters
+    assert match_rank("民政 低保", "最低生活保障对象认定", ("青岚县民政局",)) == 1
+    assert match_rank("MZ-qr", "x", ("MZ-QR-0001",)) == 0
+    assert match_rank("", "anything") == 0
 
 
 def test_to_document_round_trip(cat, doc):

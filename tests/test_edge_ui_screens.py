@@ -210,6 +210,8 @@ def test_intake_search_checklist_and_accept(client, node):
     token = sign_in(client, "clerk")
     found = client.get("/intake/items?q=殡葬", headers={"HX-Request": "true"})
     assert "困难群众基本殡葬服务费用减免" in found.text
+    short = client.get("/intake/items?q=低保", headers={"HX-Request": "true"})
+    assert "最低生活保障对象认定" in short.text and "殡葬" not in short.text
     form = client.get(f"/intake?item={FUNERAL}").text
     assert "必备" in form and "承诺时限" in form and "免费" in form
     response = client.post("/intake", data={

@@ -196,6 +196,8 @@ def test_guide_browse_and_search(hub):
     citizen = TestClient(hub.app)
     page = citizen.get("/portal/guide?q=最低生活")
     assert page.status_code == 200 and "MZ-QR-0001" in page.text
+    short = citizen.get("/portal/guide?q=低保")           # what citizens call it
+    assert "MZ-QR-0001" in short.text and "GA-GG-0002" not in short.text
     item = citizen.get("/portal/guide/MZ-QR-0001")
     for label in ("事项编码", "实施部门", "设定依据", "受理条件", "收费", "法定办结时限",
                   "承诺办结时限", "办理地点", "咨询电话", "监督电话"):

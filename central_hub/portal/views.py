@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from protocol.catalogue import match_rank
 from web.errors import error_response
 from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
@@ -85,18 +86,20 @@ def routes() -> list[Route]:
         q = (request.query_params.get("q") or "").strip()[:50]
         dept = (request.query_params.get("dept") or "").strip()[:40]
         units = {u.code: u.name for u in hub.store.org_units()}
-        items = []
-        for record in hub.store.catalogue_items():
+        ranked = []
+        for position, record in enumerate(hub.store.catalogue_items()):
             content = record.content or {}
             if dept and record.department != dept:
                 continue
-            if q and q not in record.name and q.upper() not in record.code.upper() \
-                    and q not in (content.get("conditions") or ""):
+            rank = match_rank(q, record.name, (record.code, content.get("conditions") or ""))
+            if rank is None:
                 continue
-            items.append({"code": record.code, "name": record.name,
-                          "department": units.get(record.department or "", ""),
-                          "committed_days": (content.get("committed_half_days") or 0) / 2,
-                          "fee": (content.get("fee") or {}).get("charged")})
+            ranked.append((rank, position, {
+                "code": record.code, "name": record.name,
+                "department": units.get(record.department or "", ""),
+                "committed_days": (content.get("committed_half_days") or 0) / 2,
+                "fee": (content.get("fee") or {}).get("charged")}))
+        items = [item for _, _, item in sorted(ranked, key=lambda r: r[:2])]
         departments = sorted({(r.department, units.get(r.department or "", ""))
                               for r in hub.store.catalogue_items() if r.department})
         return show(request, "portal/guide.html",
