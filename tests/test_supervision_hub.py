@@ -477,3 +477,57 @@ def test_case_alerts_partial_for_the_case_page(chub):
     assert partial.status_code == 200 and 'id="case-alerts"' in partial.text
     assert "<html" not in partial.text and "T-02" in partial.text
     assert sup.get("/supervision/cases/NOPE").status_code == 404
+
+
+# --------------------------------------------------------------------------- citizens' deadlines
+
+
+def test_overdue_bad_evaluation_and_complaint_raise_one_alert_each_until_answered(chub):
+    """E-01 差评整改逾期 and E-02 诉求件办理逾期, from the tick: one alert each, kept and
+    superseded (never deleted) when the unit answers."""
+    from datetime import date
+
+    from central_hub.portal import service as portal
+    from protocol.calendar import Calendar
+
+    node = enrolled(chub)
+    case = NodeCase(node, "XZ-001-00009").receive_accept("2026-11-30")
+    chub.set(at("2026-11-30", 17))
+    chub.push(node)
+    calendar = Calendar.seeded()
+    row = chub.store.case(case.case_no)
+    bad = portal.evaluate(chub.store, calendar, row, stage="accept", level="5",
+                          text="窗口让我跑了三趟", channel="pc", rater="",
+                          now_ts="2026-11-30T17:00:00+08:00", today=date(2026, 11, 30))
+    assert bad.bad and bad.follow_up_due > "2026-11-30"
+    asked = portal.submit_interaction(
+        chub.store, calendar, form={"kind": "complaint", "subject": "窗口人员态度",
+                                    "text": "周一上午窗口无人值守。", "name": "李四",
+                                    "contact": "13800000000"},
+        today=date(2026, 11, 30), now_ts="2026-11-30T17:00:00+08:00", units={})
+
+    def citizen_alerts():
+        return [a for a in chub.alerts() if a["rule_id"] in ("E-01", "E-02")]
+
+    chub.set(at(bad.follow_up_due, 17))          # the last day: not overdue yet
+    chub.tick()
+    assert citizen_alerts() == []
+    later = max(bad.follow_up_due, asked["due_date"])
+    chub.set(at(later, 9) + (at("2026-12-02") - at("2026-12-01")))   # the day after
+    assert chub.tick().citizen_overdue == 2
+    chub.tick()                                  # judged again: still one alert each
+    alerts = {a["rule_id"]: a for a in citizen_alerts()}
+    assert len(citizen_alerts()) == 2 and set(alerts) == {"E-01", "E-02"}
+    assert alerts["E-01"]["case_no"] == case.case_no and alerts["E-01"]["level"] == "yellow"
+    assert bad.follow_up_due in alerts["E-01"]["content"]
+    assert asked["no"] in alerts["E-02"]["content"] and alerts["E-02"]["explain_due"]
+
+    from central_hub.store import face
+    assert face.answer_evaluation(chub.store, bad.id, "已约谈窗口人员并整改",
+                                  "2026-12-20T10:00:00+08:00", "admin")
+    portal.act_on_interaction(chub.store, asked["no"], action="answer", note="已安排专人值守窗口",
+                              by="admin", now_ts="2026-12-20T10:00:00+08:00")
+    chub.tick()
+    states = {a["rule_id"]: a["state"] for a in citizen_alerts()}
+    assert states == {"E-01": "superseded", "E-02": "superseded"}
+    assert chub.tick().citizen_overdue == 0 and len(citizen_alerts()) == 2

@@ -849,3 +849,11 @@ CREATE INDEX face_cases_day_case ON face_cases (day, case_no);
 DROP INDEX evaluations_day;
 CREATE INDEX evaluations_day ON evaluations (day, node, item_code, level, case_no);
 """))
+
+# Supervision of citizens' deadlines (E-01 差评整改逾期, E-02 诉求件办理逾期): the tick finds
+# unanswered bad evaluations past their date, and its open alerts of a rule, on indexes.
+MIGRATIONS.append(("supervision_0003_citizen_deadlines", """
+CREATE INDEX evaluations_follow_up_open ON evaluations (follow_up_due)
+    WHERE level >= 4 AND answer IS NULL;
+CREATE INDEX alerts_open_rule ON alerts (rule_id) WHERE state IN ('open', 'answered');
+"""))

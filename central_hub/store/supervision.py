@@ -333,3 +333,45 @@ def config_versions(store, kind: str) -> list[tuple[int, bytes, str]]:
     return [(r[0], bytes(r[1]), r[2]) for r in store.conn.execute(
         "SELECT version, canonical, published_at FROM config_documents WHERE kind = ? "
         "ORDER BY version", (kind,))]
+
+
+# --------------------------------------------------------------------------- citizen deadlines
+
+
+def overdue_follow_ups(store, today: str, limit: int = 10_000) -> list[dict]:
+    """差评 not answered by their follow-up date (``follow_up_due`` before ``today``)."""
+    rows = store.conn.execute(
+        "SELECT id, case_no, node, unit, level, rated_at, follow_up_due FROM evaluations "
+        "WHERE level >= 4 AND answer IS NULL AND follow_up_due IS NOT NULL "
+        "AND follow_up_due < ? ORDER BY follow_up_due, id LIMIT ?", (today, limit)).fetchall()
+    return [dict(zip(("id", "case_no", "node", "unit", "level", "rated_at", "due"), r))
+            for r in rows]
+
+
+def overdue_interactions(store, today: str, limit: int = 10_000) -> list[dict]:
+    """Consultations and complaints still open or in progress after their due date."""
+    rows = store.conn.execute(
+        "SELECT no, kind, subject, case_no, unit, owner, received_at, due_date FROM interactions "
+        "WHERE state IN ('open', 'in_progress') AND due_date < ? ORDER BY due_date, no LIMIT ?",
+        (today, limit)).fetchall()
+    return [dict(zip(("no", "kind", "subject", "case_no", "unit", "owner", "received_at",
+                      "due"), r)) for r in rows]
+
+
+def open_alerts_of_rule(store, rule_id: str) -> list[dict]:
+    rows = store.conn.execute(
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE rule_id = ? AND state IN ('open', 'answered') "
+        "ORDER BY id", (rule_id,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def follow_up_answered_at(store, eval_id: int) -> str | None:
+    row = store.conn.execute("SELECT answered_at FROM evaluations WHERE id = ?",
+                             (eval_id,)).fetchone()
+    return row[0] if row else None
+
+
+def interaction_state(store, no: str) -> tuple[str, str | None] | None:
+    row = store.conn.execute("SELECT state, answered_at FROM interactions WHERE no = ?",
+                             (no,)).fetchone()
+    return (row[0], row[1]) if row else None

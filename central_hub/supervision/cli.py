@@ -33,7 +33,7 @@ def _guarded(fn):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--level", type=click.Choice(["info", "warning", "yellow", "red"]),
               help="Only alerts of this level.")
-@click.option("--rule", help="Only alerts of this rule id (T-02, S-01, sync.chain_fork ...).")
+@click.option("--rule", help="Only alerts of this rule id (T-02, S-01, E-01, sync.chain_fork ...).")
 @click.option("--state", type=click.Choice(["open", "answered", "closed", "superseded"]))
 @click.option("--all", "everything", is_flag=True, help="Sync alerts too, not only supervision.")
 @_guarded

@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 SILENT_RULE = "S-01"
 SILENT_ZH = "节点长时间未同步"
+FOLLOW_UP_RULE = "E-01"      # 差评 not followed up by its date (portal settings)
+FOLLOW_UP_ZH = "差评整改逾期"
+INTERACTION_RULE = "E-02"    # consultation or complaint not answered by its date
+INTERACTION_ZH = "诉求件办理逾期"
 STATES_ZH = {"open": "待说明", "answered": "已说明", "closed": "已办结", "superseded": "已撤销（被后续事件否定）"}
 GRADE_UP = {"C": "B", "B": "A", "A": "A"}
 
@@ -477,6 +481,7 @@ class TickReport:
     superseded: int = 0
     escalated: int = 0
     silent_nodes: int = 0
+    citizen_overdue: int = 0
     seconds: float = 0.0
     complete: bool = True
 
@@ -527,6 +532,7 @@ def tick(store: HubStore, now: datetime, *, limit_per_node: int = 100_000,
                                 as_of.date().isoformat(), case_no))
             sql.set_next_check(store, updates)
         report.silent_nodes = _check_silent_nodes(ctx)
+        report.citizen_overdue = _check_citizen_deadlines(ctx)
         report.escalated = _escalate_unanswered(ctx)
     report.seconds = time.perf_counter() - started
     return report
@@ -574,6 +580,58 @@ def _check_silent_nodes(ctx: Context) -> int:
                                 f"节点已于 {node.last_seen} 恢复同步",
                                 result=f"节点已于 {node.last_seen} 恢复同步")
     return silent
+
+
+def _check_citizen_deadlines(ctx: Context) -> int:
+    """E-01 and E-02: a 差评 not followed up, or a consultation or complaint not answered, by
+    its date gets one yellow alert for its unit (dedupe per evaluation / per number); the
+    alert is superseded, never deleted, once the answer is recorded."""
+    store, now_ts, today = ctx.store, format_ts(ctx.now), ctx.now.date().isoformat()
+    explain_due = _explain_due(ctx, ctx.now.date(), ctx.settings["explain_days"])
+    overdue = 0
+    for row in sql.overdue_follow_ups(store, today):
+        overdue += 1
+        key = f"sup:follow_up:{row['id']}"
+        if sql.open_alert_by_dedupe(store, key) is not None:
+            continue
+        level = "非常不满意" if row["level"] == 5 else "不满意"
+        sql.insert_alert(store, {
+            "case_no": row["case_no"], "rule_id": FOLLOW_UP_RULE, "alert_type": "timeliness",
+            "level": "yellow", "raised_at": now_ts, "node": row["node"],
+            "content": f"办件 {row['case_no']} 的差评（{level}，{(row['rated_at'] or '')[:10]}）"
+                       f"整改期限 {row['due']} 已过，尚未回复整改情况。",
+            "responsible_unit": row["unit"] or ctx.unit_of(row["node"]),
+            "responsible_role": "C:" + ROUTES["C"][1],
+            "details": {"evaluation": row["id"], "due": row["due"], "route": {"grade": "C"}},
+            "dedupe_key": key, "explain_due": explain_due})
+    for row in sql.overdue_interactions(store, today):
+        overdue += 1
+        key = f"sup:interaction:{row['no']}"
+        if sql.open_alert_by_dedupe(store, key) is not None:
+            continue
+        kind = "投诉" if row["kind"] == "complaint" else "咨询"
+        sql.insert_alert(store, {
+            "case_no": row["case_no"], "rule_id": INTERACTION_RULE, "alert_type": "timeliness",
+            "level": "yellow", "raised_at": now_ts, "node": None,
+            "content": f"{kind} {row['no']}（{row['subject'][:60]}）办理期限 {row['due']} 已过，"
+                       f"尚未答复。",
+            "responsible_unit": row["owner"] or row["unit"],
+            "responsible_role": "C:" + ROUTES["C"][1],
+            "details": {"interaction": row["no"], "due": row["due"], "route": {"grade": "C"}},
+            "dedupe_key": key, "explain_due": explain_due})
+    for alert in sql.open_alerts_of_rule(store, FOLLOW_UP_RULE):
+        answered = sql.follow_up_answered_at(store, alert["details"].get("evaluation") or 0)
+        if answered:
+            note = f"已于 {answered[:16].replace('T', ' ')} 回复整改情况"
+            sql.set_alert_state(store, alert["id"], "superseded", now_ts, "hub", note,
+                                result=note)
+    for alert in sql.open_alerts_of_rule(store, INTERACTION_RULE):
+        found = sql.interaction_state(store, alert["details"].get("interaction") or "")
+        if found is not None and found[0] in ("answered", "closed"):
+            note = f"已于 {(found[1] or now_ts)[:16].replace('T', ' ')} 答复"
+            sql.set_alert_state(store, alert["id"], "superseded", now_ts, "hub", note,
+                                result=note)
+    return overdue
 
 
 def _escalate_unanswered(ctx: Context) -> int:
