@@ -28,7 +28,7 @@ from .catalogue_views import catalogue_routes
 from .fleet_views import fleet_routes
 from .http_errors import HubTimeMiddleware, sync_exception_handlers
 from .identity import load_identity, load_session_secret
-from .jobs import build_scheduler, run_scheduler
+from .jobs import BackgroundJobs
 from .store import open_store
 from .sync_api import sync_routes
 from .disclosure.views import routes as disclosure_routes
@@ -55,13 +55,12 @@ def create_app(config: HubConfig) -> Starlette:
         if not config.background_jobs:
             yield
             return
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_scheduler(build_scheduler(hub), stop))
+        jobs = BackgroundJobs(hub)
+        jobs.start()
         try:
             yield
         finally:
-            stop.set()
-            await task
+            await asyncio.to_thread(jobs.stop)
 
     handlers = sync_exception_handlers(config.now_ts, lambda: hub.identity.public_hex,
                                        install_error_handlers(templates, home_url="/"),

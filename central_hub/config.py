@@ -43,9 +43,9 @@ class HubConfig:
     max_push_bytes: int = limits.MAX_BATCH_COMPRESSED
     max_json_bytes: int = 64 * 1024
     background_jobs: bool = True             # projector and verifier in the serve process
-    projector_interval_seconds: float = 2.0
+    projector_interval_seconds: float = 1.0
     verifier_interval_seconds: float = 5.0
-    job_time_budget_seconds: float = 0.2     # per run, so the event loop stays responsive
+    job_time_budget_seconds: float = 1.0     # per job and run, so no job starves the others
     session_secret: str = ""                 # read from session.secret when empty
     https_only: bool = False
     ack_verifies_every_signature: bool = False   # the naive ack path (benchmark baseline)

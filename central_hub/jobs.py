@@ -1,17 +1,18 @@
-"""Background work of the serve process: projector, verifier, nonce pruning.
+"""Background work of the serve process: projector, verifier, supervision tick, nonce pruning.
 
 Each job is a plain function tests call directly (:func:`run_background_once`). In the
-serve process a ``schedule.Scheduler`` instance (never the module-level default) holds
-the jobs and an asyncio task on the app's event loop calls ``run_pending()``, so jobs use
-the app's one store connection on its own thread. Each run has a time budget so the
-event loop stays responsive; a job's error is logged and the job retried on its next
-tick.
+serve process :class:`BackgroundJobs` runs a ``schedule.Scheduler`` instance (never the
+module-level default) in a thread of its own with a store connection of its own, so a
+projector run never holds up a request on the event loop (WAL: readers never wait; the
+two connections take turns only to write, one projector batch at a time). Each run has a
+time budget so one job does not starve the others; a job's error is logged and the job
+retried on its next tick.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 from typing import Callable
 
 import schedule
@@ -61,11 +62,34 @@ def run_background_once(hub: HubContext) -> None:
     supervision_tick(hub)
 
 
-async def run_scheduler(scheduler: schedule.Scheduler, stop: asyncio.Event,
-                        tick: float = 0.5) -> None:
-    while not stop.is_set():
-        scheduler.run_pending()
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=tick)
-        except TimeoutError:
-            pass
+class BackgroundJobs:
+    """The serve process's jobs in their own thread, on their own store connection."""
+
+    def __init__(self, hub: HubContext, tick: float = 0.25) -> None:
+        self.hub, self.tick = hub, tick
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from .store import open_store
+        config = self.hub.config
+        store = open_store(config.db_path, config.now_ts())
+        jobs_hub = HubContext(config=config, store=store, _identity=self.hub.identity)
+        scheduler = build_scheduler(jobs_hub)
+
+        def run() -> None:
+            try:
+                while not self._stop.is_set():
+                    scheduler.run_pending()
+                    self._stop.wait(self.tick)
+            finally:
+                store.close()
+
+        self._thread = threading.Thread(target=run, name="hub-background-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for the job in hand to finish."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

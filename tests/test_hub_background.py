@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -170,12 +171,14 @@ def test_background_jobs_run_in_the_serve_lifespan(tmp_path):
         import time
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            # a request lets the event loop run the scheduler task
-            client.get("/sync/v1/keys")
+            assert client.get("/sync/v1/keys").status_code == 200   # serving meanwhile
             if ctx.store.verification_counts().get(VERIFY_OK) == 3 \
                     and ctx.store.cursor("content") == 3:
                 break
             time.sleep(0.05)
         assert ctx.store.verification_counts() == {VERIFY_OK: 3}
         assert ctx.store.cursor("node_stats") == 3
+        # the jobs run beside the event loop, not on it, and stop with the app
+        assert [t for t in threading.enumerate() if t.name == "hub-background-jobs"]
+    assert not [t for t in threading.enumerate() if t.name == "hub-background-jobs"]
     ctx.close()
