@@ -1,7 +1,7 @@
 """Hub core at scale: rebuild time, projector lag behind sustained ingest, backup under load.
 
     scripts/bench hub-core [--cases 1000000] [--nodes 50] [--rates 500,1000,2000,max]
-                           [--phase-seconds 30] [--keep]
+                           [--phase-seconds 30] [--keep] [--reuse]
 
 1. Loads ``--cases`` delivered cases (about 7-9 events each, along the sample catalogue's
    flows) from ``--nodes`` simulated nodes straight into the store's event log
@@ -19,7 +19,8 @@
 4. Takes ``central-hub backup`` while the writer keeps appending.
 
 Prints figures; it is not a timed test. Data goes to bench-data/hub-core (removed unless
-``--keep``).
+``--keep``); ``--reuse`` takes a kept one as it is (no load, no rebuild) and runs only
+steps 3 and 4.
 """
 
 from __future__ import annotations
@@ -183,16 +184,33 @@ def lag_phase(config: HubConfig, loader: Loader, rate: float | None, seconds: fl
     label = "flat out" if rate is None else f"{rate:,.0f} events/s asked"
     store = open_store(config.db_path, config.now_ts())
     try:
+        names = [p.name for p in standard_projectors()]
+        left = store.last_position() - min(store.cursor(name) for name in names)
         started = time.monotonic()
-        left = run_all(store)     # drain what the phase left behind, for the next one
+        run_all(store)            # drain what the phase left behind, for the next one
         drain = time.monotonic() - started
     finally:
         store.close()
     print(f"projector lag, ingest {label}: {achieved:,.0f} events/s for "
           f"{appended['seconds']:.0f} s; lag median {statistics.median(lag_events or [0]):,.0f} "
           f"events / {statistics.median(lag_seconds or [0]):.1f} s, max {max(lag_events or [0]):,} "
-          f"events / {max(lag_seconds or [0]):.1f} s; {left:,} projector-events left at the "
-          f"end, drained in {drain:.1f} s")
+          f"events / {max(lag_seconds or [0]):.1f} s; {left:,} events behind when ingest "
+          f"stopped, drained in {drain:.1f} s")
+
+
+def load_and_rebuild(store, loader: Loader, n_cases: int, data: Path) -> None:
+    started = time.monotonic()
+    events = loader.load(n_cases)
+    seconds = time.monotonic() - started
+    print(f"load (append_events): {events:,} events in {seconds:.1f} s "
+          f"({events / seconds:,.0f} events/s)", flush=True)
+    started = time.monotonic()
+    rebuild_all(store, batch=2000)
+    rebuild_seconds = time.monotonic() - started
+    print(f"central-hub rebuild: {rebuild_seconds:.1f} s ({events / rebuild_seconds:,.0f} "
+          f"events/s); {store.case_count():,} cases projected")
+    db_size = sum(f.stat().st_size for f in data.glob("hub.db*"))
+    print(f"database size: {db_size / 1e6:,.0f} MB", flush=True)
 
 
 def main() -> None:
@@ -203,33 +221,33 @@ def main() -> None:
                         help="ingest rates (events/s, or max) of the projector-lag phases")
     parser.add_argument("--phase-seconds", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the kept bench-data/hub-core: lag and backup phases only")
     args = parser.parse_args()
 
     data = ROOT / "bench-data" / "hub-core"
-    shutil.rmtree(data, ignore_errors=True)
-    data.parent.mkdir(exist_ok=True)
-    init_hub(data, "bench-hub")
+    reuse = args.reuse and (data / "hub.db").exists()
+    if not reuse:
+        shutil.rmtree(data, ignore_errors=True)
+        data.parent.mkdir(exist_ok=True)
+        init_hub(data, "bench-hub")
     config = HubConfig.load(data, background_jobs=False)
     store = open_store(config.db_path, config.now_ts())
-    codes = enrol_nodes(store, config, args.nodes)
     templates = CaseTemplates()
-    loader = Loader(store, config, codes, templates)
-
-    print(f"hub-core benchmark: {args.cases:,} cases from {args.nodes} nodes; "
-          f"CPU count {os.cpu_count()}")
-    started = time.monotonic()
-    events = loader.load(args.cases)
-    seconds = time.monotonic() - started
-    print(f"load (append_events): {events:,} events in {seconds:.1f} s "
-          f"({events / seconds:,.0f} events/s)")
-
-    started = time.monotonic()
-    rebuild_all(store, batch=2000)
-    rebuild_seconds = time.monotonic() - started
-    print(f"central-hub rebuild: {rebuild_seconds:.1f} s ({events / rebuild_seconds:,.0f} "
-          f"events/s); {store.case_count():,} cases projected")
-    db_size = sum(f.stat().st_size for f in data.glob("hub.db*"))
-    print(f"database size: {db_size / 1e6:,.0f} MB")
+    if reuse:
+        codes = sorted(n.code for n in store.nodes())
+        loader = Loader(store, config, codes, templates)
+        for node in store.nodes():      # carry on each node's chain; new case numbers
+            loader.seq[node.code] = node.acked_seq
+            loader.cases[node.code] = 10**9
+        print(f"hub-core benchmark on the kept data: {store.last_position():,} events, "
+              f"{store.case_count():,} cases, {len(codes)} nodes; CPU count {os.cpu_count()}")
+    else:
+        codes = enrol_nodes(store, config, args.nodes)
+        loader = Loader(store, config, codes, templates)
+        print(f"hub-core benchmark: {args.cases:,} cases from {args.nodes} nodes; "
+              f"CPU count {os.cpu_count()}")
+        load_and_rebuild(store, loader, args.cases, data)
     store.close()
 
     for rate in args.rates.split(","):
