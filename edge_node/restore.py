@@ -46,6 +46,7 @@ from protocol.request_auth import sign_enrolment
 from .config import NODE_FILE, SECRET_FILE, load_config, write_secret
 from .errors import SetupError
 from .hub_link import REFUSAL_ZH, HubRefused, HubUnreachable, HubUntrusted, SyncError
+from .store import evaluations as evaluations_sql
 from .store import field as sql
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
             store.save_case(state)
         docs: dict[str, dict] = {}
         users: dict[str, dict] = {}
+        rated: list[tuple] = []
         for env in envs:
             type_ = env.get("type") or ""
             if type_.startswith("disclosure."):
@@ -234,6 +236,10 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
                     new = apply_document_event(docs.get(doc), env)
                     if new is not None:
                         docs[doc] = (new, env["seq"])
+            elif type_ == "evaluation.given":
+                b = env.get("body") or {}
+                rated.append((b.get("case"), b.get("stage"), b.get("level"), env.get("ts"),
+                              env.get("seq")))
             elif type_ == "user.created":
                 b = env.get("body") or {}
                 users[b.get("user")] = old_users.get(b.get("user")) or {
@@ -245,6 +251,7 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
             save_document(store, state, seq)
         for user in users.values():
             store.add_user(user)
+        evaluations_sql.replace_all(store, rated)
         counters = [int(c.rsplit("-", 1)[1]) for c in cases
                     if c.startswith(node.code + "-") and c.rsplit("-", 1)[1].isdigit()]
         if counters:

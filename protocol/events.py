@@ -220,6 +220,12 @@ EVENT_SCHEMAS: dict[str, Field] = {
                                 repealed_on=_date()),
     # -- notices from the county (config.notices): a member of staff read one (issue #8)
     "notice.read": _obj(actor=ACTOR, notice=_int(1), version=_int(1)),
+    # -- 好差评 at the centre's own terminal (hall tablet / QR code at the window): the
+    # citizen rates a stage of their case after proving it with the query code. Not a
+    # case event (the case's lifecycle and supervision do not fold it): ``case`` names it.
+    "evaluation.given": _obj(case=_id(), stage=_enum("accept", "complete"),
+                             level=_int(1, 5), text=_text(500, required=False, nullable=True),
+                             channel=_enum("terminal", "qr")),
 }
 
 

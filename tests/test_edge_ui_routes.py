@@ -52,7 +52,7 @@ GET_ROUTES = ("/", "/login", "/intake", "/intake/items", "/cases/{case_no}", "/s
 POST_ROUTES = ("/login", "/logout", "/intake", "/intake/check",
                "/cases/{case_no}/act/{action}", "/admin/users",
                "/admin/users/{user_id}/active", "/admin/users/{user_id}/password",
-               "/kiosk/status", "/api/login", "/api/logout", "/api/cases", "/sync/now",
+               "/kiosk/status", "/kiosk/rate", "/api/login", "/api/logout", "/api/cases", "/sync/now",
                "/disclosure/new", "/disclosure/{doc}/edit", "/disclosure/{doc}/act/{action}",
                "/inbox/entries/{entry_id}/take", "/inbox/forward/{case_no}",
                "/inbox/return/{case_no}", "/notices/{notice_id}/read")
@@ -162,6 +162,10 @@ def test_every_route_with_every_role(world, role):
         assert response.status_code == want, (path, role)
     kiosk = client.post("/kiosk/status", data={"csrf_token": token})
     assert kiosk.status_code == 422
+    # 好差评 at the kiosk: only after a look-up in the same session, whoever is signed in
+    rate = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "accept",
+                                            "level": "1"})
+    assert rate.status_code == 422 and "请先用办件编号和查询码查询办件" in rate.text
     # POST: disclosure (an empty form is a field error for drafters, refused for others)
     for path in ("/disclosure/new", f"/disclosure/{node.doc}/edit"):
         response = client.post(path, data={"csrf_token": token})
@@ -262,7 +266,7 @@ FUZZ_ROUTES = [("/login", None), ("/logout", "clerk"), ("/intake", "clerk"),
                ("/intake/check", "clerk"), ("/admin/users", "admin"),
                ("/admin/users/{clerk}/active", "admin"),
                ("/admin/users/{clerk}/password", "admin"), ("/kiosk/status", None),
-               ("/sync/now", "clerk"), ("/disclosure/new", "clerk"),
+               ("/kiosk/rate", None), ("/sync/now", "clerk"), ("/disclosure/new", "clerk"),
                ("/disclosure/{doc}/edit", "clerk"), ("/disclosure/{doc}/act/review", "reviewer"),
                ("/disclosure/{doc}/act/publish", "head")] + \
               [(f"/cases/{{{a}}}/act/{a}", sorted(v[2])[0]) for a, v in ACTIONS.items()]

@@ -437,6 +437,54 @@ def test_kiosk_status_lookup_masks_and_rate_limits(client, node, edge_staff):
     assert client.post("/kiosk/status", data={"case": case_no, "code": "X"}).status_code == 403
 
 
+def test_kiosk_rating_after_lookup_once_per_stage(client, node, edge_staff):
+    """好差评 at the hall terminal: proven by the look-up, a reason for a 差评, once per
+    stage, a signed evaluation.given event, and the next person starts from nothing."""
+    case_no = make_case(node, edge_staff, "accepted")
+    code = node.store.case(case_no)["query_code"]
+    token = csrf(client, "/kiosk/status")
+    found = client.post("/kiosk/status", data={"csrf_token": token, "case": case_no,
+                                               "code": code})
+    assert "评价本次服务" in found.text and "受理环节" in found.text
+    assert "办结环节" not in found.text                   # not completed yet
+    no_reason = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "accept",
+                                                 "level": "5", "text": " "})
+    assert no_reason.status_code == 422 and "不满意时请写明原因" in no_reason.text
+    early = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "complete",
+                                             "level": "1"})
+    assert early.status_code == 422 and "尚未到办结环节" in early.text
+    head = node.store.chain_head().seq
+    rated = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "accept",
+                                             "level": "4", "text": "排队时间太长"})
+    assert rated.status_code == 200 and "感谢您的评价" in rated.text and "不满意" in rated.text
+    [event] = [e for e in node.store.iter_events() if e.seq > head]
+    assert event.env["type"] == "evaluation.given" and event.env["case"] is None
+    assert event.env["body"] == {"case": case_no, "stage": "accept", "level": 4,
+                                 "text": "排队时间太长", "channel": "terminal"}
+    # the terminal forgot the case: the next person must look their own case up
+    again = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "accept",
+                                             "level": "1"})
+    assert again.status_code == 422 and "请先用办件编号和查询码查询办件" in again.text
+    # looked up again: the stage is rated, no form; rating it anyway is refused
+    found = client.post("/kiosk/status", data={"csrf_token": token, "case": case_no,
+                                               "code": code})
+    assert "评价本次服务" not in found.text
+    twice = client.post("/kiosk/rate", data={"csrf_token": token, "stage": "accept",
+                                             "level": "1"})
+    assert twice.status_code == 422 and "每个环节只能评价一次" in twice.text
+    assert node.store.chain_head().seq == head + 1        # nothing else was written
+
+
+def test_restore_rebuilds_the_ratings_given_here(node, edge_staff):
+    from edge_node import evaluations
+    from edge_node.restore import rebuild_projections
+
+    case_no = make_case(node, edge_staff, "accepted")
+    evaluations.give(node, case_no, "accept", 2, None)
+    rebuild_projections(node, keep_users=True)
+    assert evaluations.open_stages(node, case_no) == []
+
+
 # --------------------------------------------------------------------------- header
 
 

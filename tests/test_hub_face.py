@@ -182,6 +182,44 @@ def test_bad_evaluation_is_followed_up_answered_and_rated_again(hub):
     assert "差评 1" in table_text(page.text, "summary-table")
 
 
+def test_ratings_given_at_a_township_terminal_arrive_as_evaluations(hub):
+    """evaluation.given events (好差评 at the centre's terminal) become evaluations with
+    their channel and the portal's rules: a 差评 is owned and followed up, the first rating
+    of a stage stands, and a rebuild adds nothing twice."""
+    from central_hub.simulated_node import SimulatedNode, enrol
+
+    node = SimulatedNode("XZ-009")
+    enrol(hub.client(), hub.ctx, node)
+    hub.store.set_node_org_unit("XZ-009", TOWNSHIP)
+    from central_hub.simulated_node import _sample_item, append_case
+    append_case(node, "XZ-009-00001", _sample_item(None, 0), until="delivered")
+    node.append(type="evaluation.given", body={
+        "case": "XZ-009-00001", "stage": "accept", "level": 4, "text": "排队太久",
+        "channel": "terminal"})
+    node.append(type="evaluation.given", body={
+        "case": "XZ-009-00001", "stage": "complete", "level": 1, "text": None,
+        "channel": "qr"})
+    body = node.batch()
+    assert hub.client().post("/sync/v1/push", content=body,
+                             headers=node.push_request(body)).status_code == 200
+    run_all(hub.store)
+    rows = {r["stage"]: r for r in sql.case_evaluations(hub.store, "XZ-009-00001")}
+    assert (rows["accept"]["channel"], rows["accept"]["level"]) == ("terminal", 4)
+    assert rows["accept"]["unit"] == TOWNSHIP and rows["accept"]["follow_up_due"]
+    assert rows["accept"]["item_code"] == "MZ-QR-0001" and rows["accept"]["node"] == "XZ-009"
+    assert (rows["complete"]["channel"], rows["complete"]["follow_up_due"]) == ("qr", None)
+    assert hub.store.content_flags("XZ-009")[node.events[-1].seq] == (1, None)
+    # the staff's follow-up list shows it; the citizen cannot rate the stage again online
+    assert "排队太久" in hub.client("staff").get("/evaluations?show=bad").text
+    citizen = TestClient(hub.app)
+    portal_lookup(citizen, hub, "XZ-009-00001")
+    again = citizen.post("/portal/case/XZ-009-00001/evaluate", data={
+        "csrf_token": csrf(citizen, "/portal/status"), "stage": "accept", "level": "1"})
+    assert again.status_code == 422 and "只能评价一次" in again.text
+    rebuild_all(hub.store)
+    assert len(sql.case_evaluations(hub.store, "XZ-009-00001")) == 2
+
+
 def test_a_case_not_yet_accepted_cannot_be_evaluated(hub, tmp_path):
     push_cases(hub, "XZ-003", 1, until="received")
     run_all(hub.store)

@@ -3,7 +3,8 @@
 :func:`make_face_handler` returns a handler that runs in the ``content`` projector right
 after the case handler, in the same transaction and over the same events, so the facts
 never lag behind the ``cases`` rows they are derived from, and ``rebuild`` rebuilds them.
-It also projects ``notice.read`` events into ``notice_reads``.
+It also projects ``notice.read`` events into ``notice_reads`` and ``evaluation.given``
+events (好差评 at a township terminal) into ``evaluations``.
 
 A case is counted in the period (and node and item) in which it was **received** (its
 cohort); accepted, refused, completed, on-time and fees are what has happened to that
@@ -69,9 +70,12 @@ def make_face_handler(calendars: CalendarCache):
     def project_face(store, events: Sequence[StoredEvent]) -> None:
         positions: dict[str, int] = {}
         reads = []
+        rated: list[StoredEvent] = []
         for event in events:
             if event.case_no:
                 positions[event.case_no] = event.position
+            elif event.type == "evaluation.given":
+                rated.append(event)
             elif event.type == "notice.read":
                 try:
                     env = parse_canonical(event.canonical)
@@ -82,6 +86,8 @@ def make_face_handler(calendars: CalendarCache):
                     continue   # the content check has flagged it
         if reads:
             sql.add_notice_reads(store, reads)
+        if rated:
+            _project_evaluations(store, rated, calendars.get(store))
         if not positions:
             return
         calendar = calendars.get(store)
@@ -93,6 +99,20 @@ def make_face_handler(calendars: CalendarCache):
         sql.put_case_facts(store, facts)
 
     return project_face
+
+
+def _project_evaluations(store, events: Sequence[StoredEvent], calendar) -> None:
+    """好差评 given at a township centre's terminal (never removed by a reset: staff
+    answer them at the hub; a rebuild finds each already in by its event)."""
+    from ..portal.service import record_node_evaluation   # the portal's rules
+    for event in events:
+        try:
+            env = parse_canonical(event.canonical)
+        except ProtocolError:
+            continue      # the content check has flagged it
+        if isinstance(env.get("body"), dict):
+            record_node_evaluation(store, calendar, node=event.node, seq=event.seq,
+                                   body=env["body"], ts=env.get("ts") or "")
 
 
 def reset_face(store) -> None:

@@ -16,7 +16,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from protocol.calendar import add_working_days
+from protocol.calendar import SHANGHAI, add_working_days
+from protocol.envelope import parse_ts
+from protocol.errors import ProtocolError
 from protocol.lifecycle import STATE_LABELS
 from web.templating import mask_name
 
@@ -121,6 +123,37 @@ class Evaluated:
     bad: bool
     unit: str | None
     follow_up_due: str | None
+
+
+def record_node_evaluation(store, calendar, *, node: str, seq: int, body: dict,
+                           ts: str) -> int | None:
+    """Project an ``evaluation.given`` event (好差评 at a township centre's terminal) into
+    ``evaluations``, with the portal's rules: once per case and stage (the first to arrive
+    stands), a 差评 owned by the handling unit with a follow-up date. None when the stage
+    already has an evaluation, or the body does not hold one (the content check has
+    flagged it)."""
+    case_no, stage, level = body.get("case"), body.get("stage"), body.get("level")
+    if not isinstance(case_no, str) or stage not in STAGES or type(level) is not int \
+            or level not in LEVELS:
+        return None
+    try:
+        rated = parse_ts(ts).astimezone(SHANGHAI)
+    except ProtocolError:
+        return None
+    row = store.case(case_no) or {}
+    bad = level in BAD_LEVELS
+    due = None
+    if bad:
+        days = setting(store, "evaluation.follow_up_days")
+        due = (add_working_days(calendar, rated.date(), days) or rated.date()).isoformat()
+    channel = body.get("channel") if body.get("channel") in CHANNELS else "terminal"
+    return sql.add_evaluation(store, {
+        "case_no": case_no, "stage": stage, "channel": channel, "level": level,
+        "text": (body.get("text") or "")[:MAX_TEXT], "rated_at": ts,
+        "day": rated.date().isoformat(), "area": node, "node": row.get("node") or node,
+        "item_code": row.get("item_code"), "unit": handling_unit(store, node) if bad else None,
+        "rater": "", "real_name": 0, "follow_up_due": due,
+        "source_node": node, "source_seq": seq})
 
 
 def handling_unit(store, node: str) -> str:

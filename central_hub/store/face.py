@@ -367,17 +367,19 @@ def _next_rev(store) -> int:
 
 
 def add_evaluation(store, row: dict) -> int | None:
-    """Store one evaluation; None if the case already has one for that stage."""
+    """Store one evaluation; None if the case already has one for that stage (or, for one
+    from a node's event, ``source_node``/``source_seq``, that event is already in)."""
     with store.transaction():
         if store.conn.execute("SELECT 1 FROM evaluations WHERE case_no = ? AND stage = ?",
                               (row["case_no"], row["stage"])).fetchone():
             return None
         row = {**row, "rev": _next_rev(store)}
-        cols = [c for c in _EVAL_COLUMNS if c != "id" and c in row]
+        cols = [c for c in (*_EVAL_COLUMNS, "source_node", "source_seq")
+                if c != "id" and c in row]
         cur = store.conn.execute(
-            f"INSERT INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols])
-        return cur.lastrowid
+            f"INSERT OR IGNORE INTO evaluations ({', '.join(cols)}) "
+            f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+        return cur.lastrowid if cur.rowcount == 1 else None
 
 
 def evaluation(store, eval_id: int) -> dict | None:

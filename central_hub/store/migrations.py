@@ -857,3 +857,13 @@ CREATE INDEX evaluations_follow_up_open ON evaluations (follow_up_due)
     WHERE level >= 4 AND answer IS NULL;
 CREATE INDEX alerts_open_rule ON alerts (rule_id) WHERE state IN ('open', 'answered');
 """))
+
+# 好差评 given at a township centre's own terminal (evaluation.given node events,
+# docs/hub-face.md): the event that brought each such evaluation, so projecting it again
+# (a rebuild) never adds it twice.
+MIGRATIONS.append(("face_0003_terminal_evaluations", """
+ALTER TABLE evaluations ADD COLUMN source_node TEXT;
+ALTER TABLE evaluations ADD COLUMN source_seq INTEGER;
+CREATE UNIQUE INDEX evaluations_source ON evaluations (source_node, source_seq)
+    WHERE source_node IS NOT NULL;
+"""))

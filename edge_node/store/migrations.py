@@ -215,3 +215,16 @@ def _face_notices(db: Database) -> None:
         read_at TEXT NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (notice_id, user_id))""")
+
+
+@migrations(name="face_0002_evaluations_given")
+def _face_evaluations_given(db: Database) -> None:
+    # 好差评 given at this centre's terminal (edge_node/evaluations.py): once per case and
+    # stage; each is also a signed evaluation.given event that syncs to the hub.
+    db.execute("""CREATE TABLE evaluations_given (
+        case_no TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (case_no, stage))""")

@@ -7,9 +7,14 @@
   (``Ui.lookup_limiter``) and per case number (failed look-ups throttled like failed
   sign-ins); shows nothing personal beyond the masked name. The code is posted (CSRF-
   checked), so it never appears in a URL or the browser history of a shared terminal.
+* ``POST /kiosk/rate``: 好差评 of the stage just reached (:mod:`edge_node.evaluations`),
+  for ten minutes after a successful look-up of that case in the same terminal session
+  (the session, not the page, holds which case was proven).
 """
 
 from __future__ import annotations
+
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,10 +26,12 @@ from web import security
 from web.errors import ValidationErrors
 
 from .. import catalogue as node_catalogue
-from ..errors import NotFound
+from .. import evaluations
+from ..errors import NotFound, ValidationError
 from .common import Ui, page, read_form, text
 
 MAX_QUERY = 40
+RATE_WINDOW_SECONDS = 600     # a look-up lets the terminal's user rate for ten minutes
 
 
 def routes(ui: Ui) -> list[Route]:
@@ -84,21 +91,56 @@ def routes(ui: Ui) -> list[Route]:
             errors.add("code", "办件编号或查询码不正确，请核对受理通知书上的信息")
             return status_page(request, values, errors, status_code=422)
         ui.lookup_throttle.success(key)
+        request.session["kiosk_case"] = [state["case"], time.time() + RATE_WINDOW_SECONDS]
+        return status_page(request, values, errors, status_result(state))
+
+    def status_result(state: dict) -> dict:
         deadline = state.get("deadline") or {}
         missing = [m["name"] for m in state["materials"] if m["id"] in state.get("missing", [])]
-        result = {"case": state["case"], "item": state["item"]["name"],
-                  "applicant": state["applicant"]["name"],
-                  "state_label": lifecycle.STATE_LABELS[state["state"]],
-                  "state": state["state"], "received_at": state["received_at"],
-                  "accepted_at": state["accepted_at"], "completed_at": state["completed_at"],
-                  "due": deadline.get("due") if state["state"] in lifecycle.CLOCK_STATES
-                  else None, "missing": missing if state["state"] == "supplement_requested"
-                  else []}
-        return status_page(request, values, errors, result)
+        return {"case": state["case"], "item": state["item"]["name"],
+                "applicant": state["applicant"]["name"],
+                "state_label": lifecycle.STATE_LABELS[state["state"]],
+                "state": state["state"], "received_at": state["received_at"],
+                "accepted_at": state["accepted_at"], "completed_at": state["completed_at"],
+                "due": deadline.get("due") if state["state"] in lifecycle.CLOCK_STATES
+                else None, "missing": missing if state["state"] == "supplement_requested"
+                else [],
+                "stages": [(s, evaluations.STAGES[s])
+                           for s in evaluations.open_stages(node, state["case"])],
+                "levels": list(evaluations.LEVELS.items())}
+
+    async def rate(request: Request) -> Response:
+        form = await read_form(request)
+        errors = ValidationErrors()
+        proven = request.session.get("kiosk_case")
+        if not (isinstance(proven, list) and len(proven) == 2
+                and isinstance(proven[1], (int, float)) and proven[1] > time.time()):
+            request.session.pop("kiosk_case", None)
+            errors.add_form("请先用办件编号和查询码查询办件，再进行评价（查询后 10 分钟内有效）")
+            return status_page(request, {"case": ""}, errors, status_code=422)
+        case_no = str(proven[0])
+        state = node.store.case(case_no)
+        if state is None:
+            raise NotFound(f"no case {case_no}", zh="没有找到该办件")
+        values = {"case": case_no, "stage": form.get("stage", "")[:20],
+                  "level": form.get("level", "")[:2],
+                  "text": form.get("text", "")[:evaluations.MAX_TEXT + 100]}
+        try:
+            evaluations.give(node, case_no, values["stage"], values["level"], values["text"],
+                             channel="terminal")
+        except ValidationError as exc:
+            errors.add(exc.field, exc.zh)
+            return status_page(request, values, errors, status_result(state), status_code=422)
+        request.session.pop("kiosk_case", None)     # a shared terminal: the next person
+        return page(ui, request, "pages/kiosk_rated.html",
+                    {"kiosk": True, "stage": evaluations.STAGES[values["stage"]],
+                     "level": evaluations.LEVELS[int(values["level"])]},
+                    partial="partials/_kiosk_rated.html")
 
     return [
         Route("/kiosk", guide, methods=["GET"]),
         Route("/kiosk/items/{code}", guide_item, methods=["GET"]),
         Route("/kiosk/status", status_form, methods=["GET"]),
         Route("/kiosk/status", status_lookup, methods=["POST"]),
+        Route("/kiosk/rate", rate, methods=["POST"]),
     ]
