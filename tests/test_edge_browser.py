@@ -119,5 +119,25 @@ def test_clerk_takes_in_supplements_completes_and_prints(server, edge_node):
         page.wait_for_selector("#queue")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "edge-work-queue.png"), full_page=True)
+
+        # the citizen, at the hall terminal: look the case up, rate both stages' service
+        query_code = edge_node.store.case(case_no)["query_code"]
+        kiosk = browser.new_page(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+        kiosk.on("pageerror", lambda e: errors.append(str(e)))
+        kiosk.goto(server + f"/kiosk/status?case={case_no}")
+        kiosk.fill("#field-code", query_code)
+        kiosk.click("#kiosk-status form[action='/kiosk/status'] button[type=submit]")
+        kiosk.wait_for_selector("#kiosk-rate")                  # swapped in by htmx
+        kiosk.select_option("#field-stage", "complete")
+        kiosk.check("input[name=level][value='5']")
+        kiosk.click("#kiosk-rate button[type=submit]")
+        kiosk.wait_for_selector("#field-text-error")            # a 差评 needs a reason
+        kiosk.screenshot(path=str(ARTIFACTS / "edge-kiosk-rate-form.png"), full_page=True)
+        kiosk.fill("#field-text", "办结通知上的电话打不通")
+        kiosk.click("#kiosk-rate button[type=submit]")
+        kiosk.wait_for_selector("text=感谢您的评价")
+        kiosk.screenshot(path=str(ARTIFACTS / "edge-kiosk-rated.png"))
+        assert [e.env["body"]["level"] for e in edge_node.store.iter_events()
+                if e.env["type"] == "evaluation.given"] == [5]
         assert not errors, errors
         browser.close()
