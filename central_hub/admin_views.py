@@ -26,6 +26,7 @@ from web.security import (
 from . import accounts as acc
 from .catalogue_admin import STAGES
 from .orgs import KIND_LABELS, OrgError, OrgTree, add_unit
+from .store import supervision as supervision_sql
 from .web_common import (
     FORM_LIMIT,
     SESSION_EPOCH,
@@ -112,14 +113,56 @@ async def orgs_page(request: Request) -> Response:
     return _orgs(request, {}, ValidationErrors())
 
 
+DUTY_LABELS = {"department_head": "主要负责人（A 级风险）", "deputy_in_charge": "分管负责人（B 级）",
+               "section_chief": "股（科）室负责人（C 级）"}
+
+
 def _orgs(request: Request, values: dict, errors: ValidationErrors,
-          status_code: int = 200) -> Response:
-    tree = OrgTree.load(hub_of(request).store)
+          status_code: int = 200, duty_values: dict | None = None,
+          duty_errors: ValidationErrors | None = None) -> Response:
+    store = hub_of(request).store
+    tree = OrgTree.load(store)
     return show(request, "pages/orgs.html",
                 {"units": tree.flat(), "kinds": list(KIND_LABELS.items()),
                  "parents": [(u.code, u.name) for _, u in tree.flat()
                              if u.kind in ("county", "township")],
-                 "values": values, "errors": errors}, status_code=status_code)
+                 "roster": supervision_sql.duty_roster(store),
+                 "duties": list(DUTY_LABELS.items()),
+                 "unit_choices": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
+                 "account_choices": [(a.username, f"{a.display_name or a.username}（{a.username}）")
+                                     for a in store.accounts() if a.active],
+                 "values": values, "errors": errors, "duty_values": duty_values or {},
+                 "duty_errors": duty_errors or ValidationErrors()}, status_code=status_code)
+
+
+@page("orgs.manage")
+async def orgs_duty(request: Request) -> Response:
+    """Name who answers for risk-graded supervision alerts in a unit (empty: clear)."""
+    hub = hub_of(request)
+    form = await read_form(request)
+    values = {k: text_field(form, k, 100) for k in ("org_unit", "duty", "username")}
+    errors = ValidationErrors()
+    tree = OrgTree.load(hub.store)
+    if values["org_unit"] not in tree.units:
+        errors.add("org_unit", "单位：请从列表中选择")
+    if values["duty"] not in DUTY_LABELS:
+        errors.add("duty", "职责：请从列表中选择")
+    account = hub.store.account(values["username"]) if values["username"] else None
+    if values["username"] and (account is None or not account.active):
+        errors.add("username", "负责人：请选择一个在用的账户（留空表示取消指定）")
+    if errors:
+        return _orgs(request, {}, ValidationErrors(), 422, values, errors)
+    with hub.store.transaction():
+        before = supervision_sql.duty_roster(hub.store).get(values["org_unit"], {}).get(
+            values["duty"])
+        supervision_sql.set_duty(hub.store, values["org_unit"], values["duty"],
+                                 values["username"] or None, hub.config.now_ts())
+        audit(request, "org_unit.duty_set", values["org_unit"],
+              before={"duty": values["duty"], "username": before},
+              after={"duty": values["duty"], "username": values["username"] or None})
+    flash(request, f"已更新 {tree.units[values['org_unit']].name} 的"
+                   f"{DUTY_LABELS[values['duty']].split('（')[0]}", "success")
+    return redirect("/admin/orgs")
 
 
 @page("orgs.manage")
@@ -349,6 +392,7 @@ def admin_routes() -> list[Route]:
         Route("/logout", logout, methods=["POST"], max_body_size=16 * 1024),
         Route("/admin/orgs", orgs_page, methods=["GET"]),
         Route("/admin/orgs", orgs_add, methods=["POST"], **limit),
+        Route("/admin/orgs/duties", orgs_duty, methods=["POST"], **limit),
         Route("/admin/accounts", accounts_page, methods=["GET"]),
         Route("/admin/accounts", accounts_add, methods=["POST"], **limit),
         Route("/admin/accounts/{username}", account_page, methods=["GET"]),

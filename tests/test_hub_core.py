@@ -570,6 +570,7 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
 _form = st.dictionaries(
     st.sampled_from(["username", "password", "role", "org_unit", "display_name", "active",
                      "code", "name", "kind", "parent", "item_prefix", "decision", "opinion",
+                     "duty",
                      "note", "year", "source", "holidays", "workdays", "impl_code",
                      "type_code", "level", "body_name", "body_credit_code", "flow",
                      "materials", "risk_points", "faq", "statutory_days", "committed_days",

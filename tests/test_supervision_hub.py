@@ -238,8 +238,10 @@ def test_late_case_is_yellow_and_a_disproved_warning_is_superseded_not_deleted(c
 # --------------------------------------------------------------------------- duty
 
 
-def _yellow_case(chub) -> dict:
+def _yellow_case(chub, org_unit: str | None = None) -> dict:
     node = enrolled(chub)
+    if org_unit:
+        chub.store.set_node_org_unit(node.code, org_unit)
     late = NodeCase(node, "XZ-001-00009").receive_accept("2026-11-30")
     late.finish(("2026-12-04", "2026-12-07"))
     chub.set(at("2026-12-07", 17))
@@ -312,6 +314,37 @@ def test_risk_point_routing_names_the_grade_and_role(chub):
         if point is not None:
             assert route["source"] == "risk_point" and route["grade"] == point["grade"]
             assert alert["responsible_role"].startswith(point["grade"] + ":")
+
+
+def test_graded_alerts_go_to_the_named_duty_holders_and_escalate_to_the_next(chub):
+    """A unit's roster names its 主要负责人 / 分管负责人 / 股室负责人 (admin page, audited); an
+    alert goes to the holder of its grade's duty in the node's unit or the nearest unit
+    above, and an escalation names the next grade's holder."""
+    from test_hub_core import COUNTY, TOWNSHIP
+
+    admin = chub.client("admin")
+    bad = post(admin, "/admin/orgs/duties", {"org_unit": TOWNSHIP, "duty": "mayor",
+                                             "username": "nobody"})
+    assert bad.status_code == 422 and "职责：请从列表中选择" in bad.text
+    assert "负责人：请选择一个在用的账户" in bad.text
+    for unit, duty, username in ((TOWNSHIP, "deputy_in_charge", "township"),
+                                 (TOWNSHIP, "section_chief", "viewer"),
+                                 (COUNTY, "department_head", "staff")):
+        response = post(admin, "/admin/orgs/duties", {"org_unit": unit, "duty": duty,
+                                                      "username": username})
+        assert response.status_code == 303, response.text
+    assert "分管负责人" in admin.get("/admin/orgs").text
+    assert any(e.action == "org_unit.duty_set" for e in chub.store.audit_entries())
+    holders = {"A": "staff", "B": "township"}
+    yellow = _yellow_case(chub, org_unit=TOWNSHIP)
+    grade = yellow["responsible_role"].split(":")[0]
+    assert grade == "B" and yellow["responsible_person"] == "township"   # yellow: B
+    chub.set(at("2026-12-14", 9))                     # unanswered past its deadline
+    chub.tick()
+    after = sql.alert_row(chub.store, yellow["id"])
+    up = service.GRADE_UP[grade]
+    assert after["responsible_person"] == holders[up]
+    assert holders[up] in sql.history(chub.store, yellow["id"])[-1]["note"]
 
 
 # --------------------------------------------------------------------------- CLI

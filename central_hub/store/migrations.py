@@ -867,3 +867,15 @@ ALTER TABLE evaluations ADD COLUMN source_seq INTEGER;
 CREATE UNIQUE INDEX evaluations_source ON evaluations (source_node, source_seq)
     WHERE source_node IS NOT NULL;
 """))
+
+# Named duty holders of each org unit (docs/supervision.md, "Duty"): the 部门主要负责人 (A),
+# 分管负责人 (B) and 股（科）室负责人 (C) a risk-graded alert goes to by name.
+MIGRATIONS.append(("supervision_0004_duty_roster", """
+CREATE TABLE org_unit_duties (
+    org_unit TEXT NOT NULL,
+    duty TEXT NOT NULL CHECK (duty IN ('department_head', 'deputy_in_charge', 'section_chief')),
+    username TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (org_unit, duty)
+);
+"""))

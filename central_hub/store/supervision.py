@@ -212,13 +212,16 @@ def touch_alert(store, alert_id: int, at: str) -> None:
 
 def set_alert_state(store, alert_id: int, state: str, at: str, by: str | None, note: str | None,
                     *, result: str | None = None, explain_due: str | None = None,
-                    escalation: int | None = None, responsible_role: str | None = None) -> None:
+                    escalation: int | None = None, responsible_role: str | None = None,
+                    responsible_person: str | None = None) -> None:
     """Change an alert's state (and optionally its duty fields), recording the history."""
     store.conn.execute(
         "UPDATE alerts SET state = ?, state_changed_at = ?, result = COALESCE(?, result), "
         "explain_due = COALESCE(?, explain_due), escalation = COALESCE(?, escalation), "
-        "responsible_role = COALESCE(?, responsible_role) WHERE id = ?",
-        (state, at, result, explain_due, escalation, responsible_role, alert_id))
+        "responsible_role = COALESCE(?, responsible_role), "
+        "responsible_person = COALESCE(?, responsible_person) WHERE id = ?",
+        (state, at, result, explain_due, escalation, responsible_role, responsible_person,
+         alert_id))
     add_history(store, alert_id, state, at, by, note)
 
 
@@ -375,3 +378,27 @@ def interaction_state(store, no: str) -> tuple[str, str | None] | None:
     row = store.conn.execute("SELECT state, answered_at FROM interactions WHERE no = ?",
                              (no,)).fetchone()
     return (row[0], row[1]) if row else None
+
+
+# --------------------------------------------------------------------------- duty roster
+
+
+def duty_roster(store) -> dict[str, dict[str, str]]:
+    """``{org_unit: {duty: username}}`` for every unit with a named holder."""
+    out: dict[str, dict[str, str]] = {}
+    for unit, duty, username in store.conn.execute(
+            "SELECT org_unit, duty, username FROM org_unit_duties ORDER BY org_unit, duty"):
+        out.setdefault(unit, {})[duty] = username
+    return out
+
+
+def set_duty(store, org_unit: str, duty: str, username: str | None, at: str) -> None:
+    """Name (or, with None, clear) the holder of ``duty`` in ``org_unit``."""
+    if username is None:
+        store.conn.execute("DELETE FROM org_unit_duties WHERE org_unit = ? AND duty = ?",
+                           (org_unit, duty))
+        return
+    store.conn.execute(
+        "INSERT INTO org_unit_duties (org_unit, duty, username, set_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (org_unit, duty) DO UPDATE SET username = excluded.username, "
+        "set_at = excluded.set_at", (org_unit, duty, username, at))

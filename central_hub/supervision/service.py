@@ -54,6 +54,8 @@ INTERACTION_RULE = "E-02"    # consultation or complaint not answered by its dat
 INTERACTION_ZH = "诉求件办理逾期"
 STATES_ZH = {"open": "待说明", "answered": "已说明", "closed": "已办结", "superseded": "已撤销（被后续事件否定）"}
 GRADE_UP = {"C": "B", "B": "A", "A": "A"}
+DUTIES = {"A": "department_head", "B": "deputy_in_charge", "C": "section_chief"}
+"""Risk grade -> the org unit duty whose named holder answers for the alert."""
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "explain_days": 3,        # working days to answer an alert with an explanation
@@ -189,6 +191,7 @@ class Context:
     _nodes: dict = field(default_factory=dict)
     _units: dict | None = None
     _settings: dict | None = None
+    _roster: tuple | None = None
 
     @property
     def book(self) -> RuleBook:
@@ -242,6 +245,21 @@ class Context:
             self._nodes[node] = min(moment or self.now, self.now)
         return self._nodes[node]
 
+    def duty_holder(self, node: str | None, grade: str) -> str | None:
+        """The named holder of the grade's duty (A 部门主要负责人, B 分管负责人, C 股（科）室负责人)
+        in the node's org unit, else in the nearest unit above it that names one."""
+        if self._roster is None:
+            from ..orgs import OrgTree
+            self._roster = (sql.duty_roster(self.store), OrgTree.load(self.store),
+                            self.store.node_org_units())
+        roster, tree, node_units = self._roster
+        duty = DUTIES.get(grade, DUTIES["C"])
+        for unit in reversed(tree.path(node_units.get(node or ""))):
+            holder = roster.get(unit.code, {}).get(duty)
+            if holder:
+                return holder
+        return None
+
     def unit_of(self, node: str | None) -> str | None:
         if self._units is None:
             names = {u.code: u.name for u in self.store.org_units()}
@@ -292,7 +310,11 @@ def _alert_fields(ctx: Context, finding: Finding, item: dict | None, node: str,
                   raised_at: str) -> dict:
     route = finding.details.get("route") or {}
     grade = route.get("grade", "C")
-    person = (finding.responsible or {}).get("id")
+    actor = (finding.responsible or {}).get("id")
+    # A and B go to the named head / deputy; C to the member of staff who acted, else the
+    # named section chief
+    person = (actor or ctx.duty_holder(node, grade)) if grade == "C" \
+        else (ctx.duty_holder(node, grade) or actor)
     role = f"{grade}:{ROUTES.get(grade, ROUTES['C'])[1]}"
     return {
         "case_no": finding.case, "content": finding.message_zh[:2000],
@@ -571,6 +593,7 @@ def _check_silent_nodes(ctx: Context) -> int:
                                f"（最后联系 {node.last_seen or '无'}），其办件的时效暂无法判定。",
                     "responsible_unit": ctx.unit_of(node.code),
                     "responsible_role": "B:" + ROUTES["B"][1],
+                    "responsible_person": ctx.duty_holder(node.code, "B"),
                     "details": {"last_seen": node.last_seen, "working_days": quiet,
                                 "threshold": limit, "route": {"grade": "B"}},
                     "dedupe_key": key,
@@ -602,6 +625,7 @@ def _check_citizen_deadlines(ctx: Context) -> int:
                        f"整改期限 {row['due']} 已过，尚未回复整改情况。",
             "responsible_unit": row["unit"] or ctx.unit_of(row["node"]),
             "responsible_role": "C:" + ROUTES["C"][1],
+            "responsible_person": ctx.duty_holder(row["node"], "C"),
             "details": {"evaluation": row["id"], "due": row["due"], "route": {"grade": "C"}},
             "dedupe_key": key, "explain_due": explain_due})
     for row in sql.overdue_interactions(store, today):
@@ -650,10 +674,12 @@ def _escalate_unanswered(ctx: Context) -> int:
 def _raise_grade(ctx: Context, alert: dict, at: str, by: str, note: str) -> None:
     grade = (alert.get("responsible_role") or "C:").split(":")[0] or "C"
     up = GRADE_UP.get(grade, "A")
+    holder = ctx.duty_holder(alert.get("node"), up)
     sql.set_alert_state(ctx.store, alert["id"], "open", at, by,
-                        f"{note}：转{ROUTES[up][1]}（第 {alert['escalation'] + 1} 次升级）",
+                        f"{note}：转{ROUTES[up][1]}"
+                        f"{f'（{holder}）' if holder else ''}（第 {alert['escalation'] + 1} 次升级）",
                         escalation=alert["escalation"] + 1,
-                        responsible_role=f"{up}:{ROUTES[up][1]}",
+                        responsible_role=f"{up}:{ROUTES[up][1]}", responsible_person=holder,
                         explain_due=_explain_due(ctx, ctx.now.date(),
                                                  ctx.settings["explain_days"]))
 
