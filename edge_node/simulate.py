@@ -14,6 +14,7 @@ to what staff would produce one commit at a time.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import random
@@ -27,7 +28,7 @@ from protocol.calendar import SHANGHAI, shanghai_date
 
 from web.security import hash_password
 
-from . import cases, users
+from . import cases, evaluations, users
 from .applicants import resident_id_check_char
 from .catalogue import current_catalogue
 from .errors import NodeError
@@ -248,11 +249,28 @@ def _intake(node, rng, items, weights, who, scripts, plan, later, moment) -> Non
         plan(later(moment, rng.randrange(1, 6)),
              "withdraw" if script.abandon_supplement else "resubmit", case_no)
     elif script.outcome == "accept":
+        _maybe_rate(node, case_no, "accept")
         _after_accept(state, rng, script, plan, later, moment)
 
 
 def _pace(rng, script: Script) -> float:
     return rng.choice((0, 0, 1, 1, 2, 3)) + (rng.randrange(3, 9) if script.slow else 0)
+
+
+_RATING_TEXTS = {3: "等候时间有点长", 4: "材料要求没有一次性告知，跑了两趟",
+                 5: "窗口人员态度不好，解释不清楚"}
+
+
+def _maybe_rate(node, case_no: str, stage: str) -> None:
+    """About one citizen in four rates the stage at the hall terminal, mostly 非常满意.
+    Drawn from a hash of the case and stage, not the simulator's random stream, so the
+    cases themselves are the same with or without ratings."""
+    draw = int.from_bytes(hashlib.sha256(f"{case_no}/{stage}".encode()).digest()[:4], "big")
+    if draw % 4:
+        return
+    roll = (draw >> 8) % 100
+    level = 1 if roll < 70 else 2 if roll < 90 else 3 if roll < 96 else 4 if roll < 99 else 5
+    evaluations.give(node, case_no, stage, level, _RATING_TEXTS.get(level))
 
 
 def _after_accept(state, rng, script, plan, later, moment) -> None:
@@ -274,6 +292,7 @@ def _step(node, rng, kind: str, case_no: str, script: Script, who, plan, later,
         state = cases.get_case(node, case_no)
         present = [m["id"] for m in state["materials"] if m["present"] or m["required"]]
         state = cases.resubmit(node, who("clerk"), case_no, materials=present, outcome="accept")
+        _maybe_rate(node, case_no, "accept")
         _after_accept(state, rng, script, plan, later, moment)
     elif kind in ("withdraw", "void"):
         if kind == "withdraw":
@@ -296,6 +315,7 @@ def _step(node, rng, kind: str, case_no: str, script: Script, who, plan, later,
         state = cases.get_case(node, case_no)
         cases.deliver(node, who("clerk"), case_no, method=rng.choice(("window", "window", "mail")),
                       recipient=state["applicant"]["name"])
+        _maybe_rate(node, case_no, "complete")
     elif kind == "next":
         _next(node, rng, case_no, script, who, plan, later, moment)
 

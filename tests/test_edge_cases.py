@@ -277,6 +277,13 @@ def test_projection_is_derivable_from_the_log(edge_node, edge_staff, settable_cl
     live = {s["case"]: s for s in edge_node.store.all_cases()}
     assert rebuilt == live
     assert len(live) >= 150
+    # about one citizen in four rated a stage at the terminal, never a stage not reached
+    ratings = [e.env["body"] for e in edge_node.store.iter_events()
+               if e.env["type"] == "evaluation.given"]
+    assert 20 <= len(ratings) <= 120
+    for rating in ratings:
+        state = live[rating["case"]]
+        assert state["accepted_at"] if rating["stage"] == "accept" else state["completed_at"]
 
 
 def test_allowed_actions_follow_the_state(edge_node, edge_staff):
