@@ -345,6 +345,10 @@ def test_graded_alerts_go_to_the_named_duty_holders_and_escalate_to_the_next(chu
     up = service.GRADE_UP[grade]
     assert after["responsible_person"] == holders[up]
     assert holders[up] in sql.history(chub.store, yellow["id"])[-1]["note"]
+    # the holder's desk: 只看由我负责的
+    desk = chub.client("staff").get("/supervision?mine=1")
+    assert desk.status_code == 200 and yellow["case_no"] in desk.text
+    assert yellow["case_no"] not in chub.client("super").get("/supervision?mine=1").text
 
 
 # --------------------------------------------------------------------------- CLI

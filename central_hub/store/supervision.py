@@ -235,8 +235,9 @@ def overdue_unanswered(store, today: str, limit: int = 10_000) -> list[dict]:
 def list_alerts(store, *, states: Sequence[str] | None = None, level: str | None = None,
                 rule: str | None = None, node: str | None = None, nodes: Sequence[str] | None = None,
                 unit: str | None = None, raised_before: str | None = None,
-                case_no: str | None = None, offset: int = 0, limit: int = 200,
-                item_type: str | None = SUPERVISION) -> tuple[int, list[dict]]:
+                case_no: str | None = None, person: str | None = None, offset: int = 0,
+                limit: int = 200, item_type: str | None = SUPERVISION
+                ) -> tuple[int, list[dict]]:
     """(total, page) of supervision alerts (``item_type`` None: every alert), oldest first."""
     where, params = ["1 = 1"], []
     if item_type is not None:
@@ -246,7 +247,8 @@ def list_alerts(store, *, states: Sequence[str] | None = None, level: str | None
         where.append(f"state IN ({', '.join('?' * len(states))})")
         params.extend(states)
     for column, value in (("level", level), ("rule_id", rule), ("node", node),
-                          ("responsible_unit", unit), ("case_no", case_no)):
+                          ("responsible_unit", unit), ("case_no", case_no),
+                          ("responsible_person", person)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)

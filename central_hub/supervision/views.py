@@ -35,6 +35,8 @@ STATES = {"open": "待说明", "answered": "已说明", "closed": "已办结", "
 def _rule_names() -> dict[str, str]:
     names = {rid: f"{rid} {rule.name_zh}" for rid, rule in RULES.items()}
     names[service.SILENT_RULE] = f"{service.SILENT_RULE} {service.SILENT_ZH}"
+    names[service.FOLLOW_UP_RULE] = f"{service.FOLLOW_UP_RULE} {service.FOLLOW_UP_ZH}"
+    names[service.INTERACTION_RULE] = f"{service.INTERACTION_RULE} {service.INTERACTION_ZH}"
     return names
 
 
@@ -57,13 +59,15 @@ async def desk_page(request: Request) -> Response:
     rule = (q.get("rule") or "")[:16] or None
     unit = (q.get("unit") or "")[:100] or None
     age = (q.get("age") or "")[:3]
+    mine = q.get("mine") == "1"          # the alerts the roster or a finding put on me
     raised_before = None
     if age.isdigit():
         raised_before = (_today(request) - timedelta(days=int(age))).isoformat()
     states = [state] if state else list(sql.OPEN_STATES)
     nodes = _nodes_in_scope(request)
     args = dict(states=states, level=level, rule=rule, unit=unit, nodes=nodes,
-                raised_before=raised_before)
+                raised_before=raised_before,
+                person=account_of(request).username if mine else None)
     total, _ = sql.list_alerts(hub.store, limit=0, **args)
     pager = Pagination.from_query(q.get("page"), total, 50)
     _, rows = sql.list_alerts(hub.store, offset=pager.offset, limit=pager.limit, **args)
@@ -78,13 +82,14 @@ async def desk_page(request: Request) -> Response:
     for lvl, unit_name, n in sql.open_counts(hub.store):
         counts.setdefault(unit_name or "—", {})[lvl] = n
     params = {k: v for k, v in (("level", level), ("state", state), ("rule", rule),
-                                ("unit", unit), ("age", age)) if v}
+                                ("unit", unit), ("age", age), ("mine", "1" if mine else ""))
+              if v}
     return show(request, "supervision/desk.html", {
         "rows": rows, "pager": pager, "params": params, "counts": counts,
         "levels": LEVEL_LABELS, "level_order": LEVEL_ORDER, "states": STATES,
         "rules": _rule_names(), "filters": {"level": level or "", "state": state or "",
                                             "rule": rule or "", "unit": unit or "",
-                                            "age": age},
+                                            "age": age, "mine": mine},
         "units": sorted(counts), "may_decide": can(account_of(request), "supervision.decide")},
         partial="supervision/_alerts_table.html")
 
