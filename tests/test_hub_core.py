@@ -543,6 +543,9 @@ def test_every_route_with_every_role(hub):
                 response = client.post(url, data={"csrf_token": csrf(client, "/")},
                                        follow_redirects=False)
             assert response.status_code < 500, (method, url, user, response.text[:500])
+            # no request leaves a transaction open: the background jobs' connection would
+            # wait on its lock, and what it wrote would not be durable
+            assert not hub.store.conn.in_transaction, (method, url, user)
             if capability is not None and role not in CAPABILITIES[capability]:
                 assert response.status_code == 403, (method, url, user, response.status_code)
             elif capability is not None and method == "GET":
@@ -596,6 +599,7 @@ def test_random_form_data_on_every_post_route_never_5xx(tmp_path):
             response = client.post(url, data={**form, "csrf_token": token},
                                    follow_redirects=False)
             assert response.status_code < 500, (url, form, response.text[:300])
+            assert not hub.store.conn.in_transaction, (url, form)
             assert client.get("/", follow_redirects=False).status_code == 200
 
         check()
