@@ -218,6 +218,16 @@ EVENT_SCHEMAS: dict[str, Field] = {
                                  withdrawn_on=_date()),
     "disclosure.repealed": _obj(actor=ACTOR, doc=_id(), reason=_text(500),
                                 repealed_on=_date()),
+    # -- a request for disclosure (依申请公开) taken in at a township window, off-line; the
+    #    hub registers it under ``request`` (the number on the applicant's receipt)
+    "disclosure.request_received": _obj(
+        actor=ACTOR, request=_text(20), submitted_on=_date(), body_code=_id(),
+        body_name=_text(100),
+        applicant_type=_enum("person", "company", "research", "public_interest",
+                             "legal_service", "other_org"),
+        applicant_name=_text(100), applicant_id_no=_text(40, min_len=0),
+        contact=_text(30), address=_text(200, min_len=0), description=_text(2000),
+        purpose=_text(500, min_len=0), delivery=_enum("email", "post", "pickup", "online")),
     # -- notices from the county (config.notices): a member of staff read one (issue #8)
     "notice.read": _obj(actor=ACTOR, notice=_int(1), version=_int(1)),
     # -- 好差评 at the centre's own terminal (hall tablet / QR code at the window): the

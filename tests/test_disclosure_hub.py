@@ -286,6 +286,46 @@ def test_request_on_portal_reply_and_status(hub, settable_clock):
     assert [a["type"] for a in actions] == ["receive", "extend", "reply"]
 
 
+def test_request_taken_in_at_a_township_window_offline_is_registered_at_the_hub(
+        hub, edge_node, edge_staff, settable_clock):
+    """依申请公开 at the township window: the clerk registers it off-line and prints the
+    receipt; after the sync the hub holds it under the same number, received the day it
+    was handed in (in person), and the applicant follows it on the portal."""
+    settable_clock.set(2026, 3, 2, 10, 0)            # Monday: handed in at the window
+    app = create_node_app(edge_node.config, node=edge_node)
+    client = TestClient(app)
+    token = csrf(client, "/login")
+    client.post("/login", data={"username": "clerk", "password": EDGE_STAFF_PASSWORD,
+                                "csrf_token": token})
+    token = csrf(client, "/disclosure-requests/new")
+    bad = client.post("/disclosure-requests/new", data={
+        "csrf_token": token, "applicant_type": "person", "applicant_name": "王五",
+        "contact": "电话", "description": "本镇2025年低保资金发放明细"})
+    assert bad.status_code == 422 and "联系电话格式不正确" in bad.text
+    done = client.post("/disclosure-requests/new", data={
+        "csrf_token": token, "applicant_type": "person", "applicant_name": "王五",
+        "contact": "13800000000", "description": "本镇2025年低保资金发放明细",
+        "delivery": "pickup"}, follow_redirects=False)
+    assert done.status_code == 303
+    receipt = client.get(done.headers["location"])
+    number = re.search(r'id="request-no">([^<]+)<', receipt.text).group(1)
+    assert "2026年3月30日" in receipt.text                  # 20 working days
+    assert "王*" in client.get("/disclosure-requests").text
+    [event] = [e for e in edge_node.store.iter_events()
+               if e.env["type"] == "disclosure.request_received"]
+    assert event.env["body"]["request"] == number and event.env["case"] is None
+
+    settable_clock.set(2026, 3, 5, 16, 0)            # the network is back on Thursday
+    hub.push(edge_node)
+    row = hub_sql.request(hub.store, number)
+    assert row["channel"] == "in_person" and row["received_on"] == "2026-03-02"
+    assert row["due_on"] == "2026-03-30" and row["body_code"] == edge_node.code
+    status = hub.client.get("/gk/status", params={"no": number})
+    assert status.status_code == 200 and "办理中" in status.text and "王*" in status.text
+    rebuild_all(hub.store)                          # projected again: still one request
+    assert [a["type"] for a in hub_sql.request_actions(hub.store, number)] == ["receive"]
+
+
 def test_overdue_request_raises_alert(hub, settable_clock):
     settable_clock.set(2026, 3, 2, 10, 0)
     cal = reqs.CalendarCache().get(hub.store) if hasattr(reqs, "CalendarCache") else None

@@ -333,3 +333,11 @@ def test_annual_report_cells_and_consistency():
     assert rows["total"]["total"] == 3 and rows["carried_out"]["legal_service"] == 1
     assert report["appeals"]["reconsideration"]["upheld"] == 1
     assert d.report_consistency(report) == []
+
+
+def test_window_request_event_schema_follows_the_code_tables():
+    """The disclosure.request_received schema's choices are the regulation's tables."""
+    from protocol.events import EVENT_TYPES
+    fields = EVENT_TYPES["disclosure.request_received"].schema.fields
+    assert set(fields["applicant_type"].choices) == set(d.APPLICANT_TYPES)
+    assert set(fields["delivery"].choices) == set(d.REQUEST_DELIVERY)

@@ -48,14 +48,17 @@ GET_ROUTES = ("/", "/login", "/intake", "/intake/items", "/cases/{case_no}", "/s
               "/disclosure/attachments/{sha}", "/disclosure/{doc}", "/disclosure/{doc}/edit",
               "/inbox", "/inbox/entries/{entry_id}",   # inbox: tests/test_crosslevel_flow.py
               "/notices", "/notices/{notice_id}",      # notices: tests/test_hub_face.py
-              "/supervision", "/supervision/cases/{case_no}")
+              "/supervision", "/supervision/cases/{case_no}",
+              "/disclosure-requests", "/disclosure-requests/new",
+              "/disclosure-requests/{no}/receipt")
 POST_ROUTES = ("/login", "/logout", "/intake", "/intake/check",
                "/cases/{case_no}/act/{action}", "/admin/users",
                "/admin/users/{user_id}/active", "/admin/users/{user_id}/password",
                "/kiosk/status", "/kiosk/rate", "/api/login", "/api/logout", "/api/cases", "/sync/now",
                "/disclosure/new", "/disclosure/{doc}/edit", "/disclosure/{doc}/act/{action}",
                "/inbox/entries/{entry_id}/take", "/inbox/forward/{case_no}",
-               "/inbox/return/{case_no}", "/notices/{notice_id}/read")
+               "/inbox/return/{case_no}", "/notices/{notice_id}/read",
+               "/disclosure-requests/new")
 DRAFTERS = {"clerk", "handler", "reviewer", "approver", "head"}
 
 
@@ -75,8 +78,10 @@ def expected_get(route: str, role: str | None) -> int:
         return 200 if role == "clerk" else 403
     if route.startswith("/admin"):
         return 200 if role == "admin" else 403
-    if route in ("/disclosure/new", "/disclosure/{doc}/edit"):
+    if route in ("/disclosure/new", "/disclosure/{doc}/edit", "/disclosure-requests/new"):
         return 200 if role in DRAFTERS else 403
+    if route == "/disclosure-requests/{no}/receipt":
+        return 404 if role in STAFF else 403      # no such request
     if route == "/notices/{notice_id}":
         return 404 if role in STAFF else 403      # no such notice
     if route == "/inbox/entries/{entry_id}":
@@ -167,7 +172,7 @@ def test_every_route_with_every_role(world, role):
                                             "level": "1"})
     assert rate.status_code == 422 and "请先用办件编号和查询码查询办件" in rate.text
     # POST: disclosure (an empty form is a field error for drafters, refused for others)
-    for path in ("/disclosure/new", f"/disclosure/{node.doc}/edit"):
+    for path in ("/disclosure/new", f"/disclosure/{node.doc}/edit", "/disclosure-requests/new"):
         response = client.post(path, data={"csrf_token": token})
         want = 401 if role is None else (422 if role in DRAFTERS else 403)
         assert response.status_code in ((303, want) if role is None else (want,)), (path, role)
@@ -229,6 +234,11 @@ def test_post_routes_field_error_and_success(world):
     cases = _route_cases(node, staff)
     cases.append(("/kiosk/status", None, {"case": case_no, "code": code},
                   {"case": case_no, "code": ""}))
+    cases.append(("/disclosure-requests/new", "clerk",
+                  {"applicant_type": "person", "applicant_name": "李四",
+                   "contact": "13800000000", "description": "2025年本镇低保资金发放情况",
+                   "delivery": "pickup"},
+                  {"applicant_type": "person", "applicant_name": "", "contact": "x"}))
     for route, role, good, bad in cases:
         if bad is not None:
             client, token = signed_in(node, role)
@@ -250,7 +260,8 @@ FIELDS = ("username", "password", "next", "item", "kind", "name", "id_type", "id
           "materials", "outcome", "reason", "note", "field", "opinion", "days", "procedure",
           "result", "method", "recipient", "receipt_no", "amount", "roles", "active", "case",
           "code", "q", "title", "text", "made_on", "topic", "genre", "grouping", "office",
-          "person", "doc_no", "keywords")
+          "person", "doc_no", "keywords", "applicant_type", "applicant_name", "contact",
+          "description", "delivery")
 VALUES = st.one_of(
     st.text(max_size=30),
     st.text(alphabet="0123456789X-", max_size=20),
@@ -268,7 +279,8 @@ FUZZ_ROUTES = [("/login", None), ("/logout", "clerk"), ("/intake", "clerk"),
                ("/admin/users/{clerk}/password", "admin"), ("/kiosk/status", None),
                ("/kiosk/rate", None), ("/sync/now", "clerk"), ("/disclosure/new", "clerk"),
                ("/disclosure/{doc}/edit", "clerk"), ("/disclosure/{doc}/act/review", "reviewer"),
-               ("/disclosure/{doc}/act/publish", "head")] + \
+               ("/disclosure/{doc}/act/publish", "head"),
+               ("/disclosure-requests/new", "clerk")] + \
               [(f"/cases/{{{a}}}/act/{a}", sorted(v[2])[0]) for a, v in ACTIONS.items()]
 
 

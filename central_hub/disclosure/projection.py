@@ -69,6 +69,14 @@ def make_disclosure_handler(calendars: CalendarCache):
         wanted = [e for e in events if (e.type or "").startswith("disclosure.")]
         if not wanted:
             return
+        for event in wanted:
+            if event.type == "disclosure.request_received":   # a township window's
+                try:
+                    env = json.loads(event.canonical)
+                except ValueError:
+                    continue
+                from .requests import receive_from_node
+                receive_from_node(store, calendars.get(store), node=event.node, env=env)
         parsed = []
         for event in wanted:
             try:

@@ -12,74 +12,37 @@ another applicant's number; the portal's status look-up is also rate limited.
 
 from __future__ import annotations
 
-import re
-import secrets
+import logging
 from datetime import date, datetime
 from typing import Any, Mapping
 
 from protocol import disclosure as rules
-from protocol.calendar import Calendar, shanghai_date
+from protocol.calendar import SHANGHAI, Calendar, shanghai_date
+from protocol.envelope import parse_ts
+from protocol.errors import ProtocolError
 from protocol.supervision.disclosure_rules import evaluate_request
 
 from ..store import disclosure as sql
 from .supervision import raise_finding
 
-_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-REQUEST_NO_RE = re.compile(r"^GK\d{8}-[2-9A-HJKMNP-Z]{8}$")
-_PHONE_RE = re.compile(r"^[0-9+\-() ]{5,30}$")
-
+logger = logging.getLogger(__name__)
 
 def new_request_no(today: date) -> str:
-    return f"GK{today:%Y%m%d}-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return rules.new_request_no(today)
 
 
-def normalise_request_no(text: Any) -> str | None:
-    if not isinstance(text, str):
-        return None
-    text = text.strip().upper().replace(" ", "")
-    return text if REQUEST_NO_RE.match(text) else None
-
-
-def _field(form: Mapping, name: str, label: str, max_len: int, *, required: bool = True,
-           multiline: bool = False) -> str:
-    return rules._clean(form.get(name), name, label, max_len=max_len, required=required,
-                        multiline=multiline)
-
-
-def validate_application(form: Mapping[str, Any], bodies: Mapping[str, str]) -> dict:
-    """The applicant's form, checked (Chinese messages). ``bodies``: code -> name."""
-    body = form.get("body_code")
-    if body not in bodies:
-        raise rules.DisclosureError("body_code", "请选择受理申请的机关")
-    applicant_type = form.get("applicant_type")
-    if applicant_type not in rules.APPLICANT_TYPES:
-        raise rules.DisclosureError("applicant_type", "请选择申请人类型")
-    out = {
-        "body_code": body, "body_name": bodies[body], "applicant_type": applicant_type,
-        "applicant_name": _field(form, "applicant_name",
-                                 "姓名" if applicant_type == "person" else "名称", 100),
-        "applicant_id_no": _field(form, "applicant_id_no", "证件号码", 40, required=False),
-        "contact": _field(form, "contact", "联系电话", 30),
-        "address": _field(form, "address", "通信地址或电子邮箱", 200, required=False),
-        "description": _field(form, "description", "所需政府信息的名称、文号或便于查询的其他特征性描述",
-                              2000, multiline=True),
-        "purpose": _field(form, "purpose", "用途说明", 500, required=False, multiline=True),
-        "delivery": form.get("delivery") if form.get("delivery") in DELIVERY else "email",
-    }
-    if not _PHONE_RE.match(out["contact"]):
-        raise rules.DisclosureError("contact", "联系电话格式不正确")
-    return out
-
-
-DELIVERY = {"email": "电子邮件", "post": "邮寄", "pickup": "当面领取", "online": "网上查看"}
+normalise_request_no = rules.normalise_request_no
+validate_application = rules.validate_request_application
+DELIVERY = rules.REQUEST_DELIVERY
 
 
 def submit_request(store, calendar: Calendar, now: datetime, application: Mapping[str, Any],
                    *, channel: str, actor: str, submitted_on: date | None = None,
-                   signed_for_on: date | None = None) -> dict:
+                   signed_for_on: date | None = None, request_no: str | None = None) -> dict:
     """Register a request; returns its row. The receipt date follows the channel:
     on-line the day the system received it (now); in person the day submitted; by
-    registered post the day signed for."""
+    registered post the day signed for. ``request_no``: the number a township window gave
+    it off-line (a request already registered under it is returned as it is)."""
     today = shanghai_date(now)
     received = rules.receipt_date(channel, submitted_on=submitted_on or today,
                                   signed_for_on=signed_for_on, system_received_on=today)
@@ -92,10 +55,16 @@ def submit_request(store, calendar: Calendar, now: datetime, application: Mappin
     deadline = rules.request_deadline(calendar, state)
     at = now.isoformat(timespec="milliseconds")
     with store.transaction():
-        for _ in range(5):
-            number = new_request_no(today)
-            if sql.request(store, number) is None:
-                break
+        if request_no is not None:
+            existing = sql.request(store, request_no)
+            if existing is not None:
+                return existing
+            number = request_no
+        else:
+            for _ in range(5):
+                number = new_request_no(today)
+                if sql.request(store, number) is None:
+                    break
         row = {**{k: application.get(k, "") for k in (
                    "body_code", "body_name", "applicant_type", "applicant_name",
                    "applicant_id_no", "contact", "description", "purpose", "delivery")},
@@ -107,6 +76,29 @@ def submit_request(store, calendar: Calendar, now: datetime, application: Mappin
         sql.insert_request(store, row)
         sql.add_request_action(store, number, {**action, "channel": channel}, at, actor)
     return row
+
+
+def receive_from_node(store, calendar: Calendar, *, node: str, env: Mapping[str, Any]
+                      ) -> dict | None:
+    """Register a request a township window took in off-line (a
+    ``disclosure.request_received`` event): received in person on the day the event
+    names, under the number the window gave the applicant. None for a body the rules
+    refuse (the content check has flagged its schema; this is logged)."""
+    body = env.get("body") or {}
+    try:
+        application = rules.validate_request_application(
+            body, {body.get("body_code"): body.get("body_name")})
+        number = rules.normalise_request_no(body.get("request"))
+        if number is None:
+            raise rules.DisclosureError("request", "申请编号格式不正确")
+        now = parse_ts(env.get("ts")).astimezone(SHANGHAI)
+        actor = (body.get("actor") or {}).get("id")
+        return submit_request(store, calendar, now, application, channel="in_person",
+                              actor=f"{node}/{actor}", request_no=number,
+                              submitted_on=date.fromisoformat(body.get("submitted_on")))
+    except (ProtocolError, ValueError, TypeError, AttributeError) as exc:
+        logger.warning("window request from %s not registered: %s", node, exc)
+        return None
 
 
 def act(store, calendar: Calendar, now: datetime, request_no: str, action: Mapping[str, Any],

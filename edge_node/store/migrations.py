@@ -228,3 +228,22 @@ def _face_evaluations_given(db: Database) -> None:
         at TEXT NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (case_no, stage))""")
+
+
+@migrations(name="disclosure_0002_window_requests")
+def _disclosure_window_requests(db: Database) -> None:
+    # Requests for disclosure (依申请公开) taken in at this window off-line
+    # (edge_node/disclosure_requests.py): each is also a signed disclosure.request_received
+    # event; the hub registers it and handles the reply.
+    db.execute("""CREATE TABLE disclosure_requests_received (
+        request_no TEXT PRIMARY KEY,
+        received_on TEXT NOT NULL,
+        reply_due TEXT,
+        applicant_type TEXT NOT NULL,
+        applicant_name TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        description TEXT NOT NULL,
+        delivery TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        seq INTEGER NOT NULL)""")

@@ -10,6 +10,7 @@
 | ``receipts`` | ``GET /cases/{no}/print/{kind}`` (受理通知书, 补正告知书, 不予受理决定书, 办结通知) |
 | ``admin`` | ``GET/POST /admin/users``, ``POST /admin/users/{id}/active``, ``POST /admin/users/{id}/password`` |
 | ``selfservice`` | ``GET /kiosk``, ``GET /kiosk/items/{code}``, ``GET/POST /kiosk/status`` (no login) |
+| ``disclosure_requests`` | ``/disclosure-requests…``: 依申请公开 taken in at the window, with its receipt (docs/disclosure.md) |
 | ``disclosure`` | ``/disclosure…``: drafting, 保密审查, publishing, correcting, withdrawing government information (docs/disclosure.md) |
 | ``inbox`` | ``/inbox…``: forwarded cases, returned results, on-line applications (docs/cross-level.md) |
 | ``api`` | ``GET /health``, ``POST /api/login``, ``POST /api/logout``, ``POST /api/cases``, ``GET /api/cases/{no}`` |
@@ -24,6 +25,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from . import admin, api, auth, cases, disclosure, intake, queue, receipts, search, selfservice
+from . import disclosure_requests  # 依申请公开 at the window (docs/disclosure.md)
 from . import inbox   # cross-level handling (docs/cross-level.md)
 from . import notices  # notices from the county (docs/hub-face.md)
 from . import supervision  # local supervision warnings (docs/supervision.md)
@@ -33,6 +35,6 @@ from .common import Ui
 def build_routes(ui: Ui) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api,
-                   disclosure, inbox, notices, supervision):
+                   disclosure, disclosure_requests, inbox, notices, supervision):
         out += module.routes(ui)
     return out
