@@ -150,9 +150,8 @@ def _leaf_ok(value: Any) -> bool:
 def _plain(value: Any, depth: int) -> bool:
     """True if ``value`` (fresh from ``json.loads``) passes every rule of :func:`_check`.
 
-    The fast path of :func:`parse_canonical`: no paths, no messages, leaves checked
-    inline. Anything it does not pass goes through :func:`_check`, which names the rule
-    broken."""
+    The fast path of :func:`parse_canonical`: no paths, no messages. Anything it does not
+    pass goes through :func:`_check`, which names the rule broken."""
     if depth > limits.MAX_DEPTH:
         return False
     kind = type(value)
@@ -165,24 +164,11 @@ def _plain(value: Any, depth: int) -> bool:
                     return False
                 if len(_GOOD_KEYS) < 4096:
                     _GOOD_KEYS.add(key)
-            kind = type(item)
-            if kind is dict or kind is list:
-                if not _plain(item, depth + 1):
-                    return False
-            elif not _leaf_ok(item):
+            if not _plain(item, depth + 1):
                 return False
         return True
     if kind is list:
-        if len(value) > limits.MAX_ITEMS:
-            return False
-        for item in value:
-            kind = type(item)
-            if kind is dict or kind is list:
-                if not _plain(item, depth + 1):
-                    return False
-            elif not _leaf_ok(item):
-                return False
-        return True
+        return len(value) <= limits.MAX_ITEMS and all(_plain(v, depth + 1) for v in value)
     return _leaf_ok(value)
 
 

@@ -131,7 +131,8 @@ _near_canonical = st.one_of(
     st.sampled_from([b'{"a":1,"a":1}', b'{"b":1,"a":2}', b'{"a":"\\u0041"}', b'{"a":1.0}',
                      b'{"a": 1}', b'{"a":9007199254740992}', b'{"a":"\\ud800"}',
                      "{\"a\":\"e\u0301\"}".encode(), b'{"a":NaN}', b'{"":1}',
-                     b'{"a b":1}', b'[' * 17 + b']' * 17, b'"\xff"', b'{"a":true}']),
+                     b'{"a b":1}', b'[' * 17 + b']' * 17, b'"\xff"', b'{"a":true}',
+                     b'[' * 16 + b'1' + b']' * 16, b'[' * 15 + b'1' + b']' * 15]),
     st.builds(lambda v, i, b: (lambda d: d[:i % (len(d) + 1)] + bytes([b])
                                 + d[i % (len(d) + 1):])(canonical_bytes(v)),
               json_values, st.integers(0, 200), st.integers(0, 255)),
