@@ -99,11 +99,15 @@ class ExportWriter:
 
     def __init__(self, out: BinaryIO, *, hub_encryption_key: str, node: str,
                  signing_key: PrivateKey, created: str, chunk_size: int = DEFAULT_CHUNK,
-                 file_id: str | None = None) -> None:
+                 file_id: str | None = None,
+                 ephemeral: X25519PrivateKey | None = None) -> None:
+        """``ephemeral``: a fixed key for the test vectors only. Never pass one otherwise:
+        the same ephemeral key with the same hub key gives the same AES key, and the frame
+        nonces repeat from file to file."""
         if not 1024 <= chunk_size <= MAX_CHUNK:
             raise ExportFileError("chunk size must be between 1 KiB and 1 MiB")
         hub_pub = X25519PublicKey.from_public_bytes(bytes.fromhex(hub_encryption_key))
-        ephemeral = X25519PrivateKey.generate()
+        ephemeral = ephemeral or X25519PrivateKey.generate()
         eph_raw = _raw(ephemeral.public_key())
         self.file_id = file_id or secrets.token_hex(16)
         self.node = node

@@ -81,3 +81,34 @@ def test_authenticate_run_accepts_an_intact_chain_with_a_bad_middle_signature():
     with pytest.raises(ProtocolError) as err:
         verify_chain(events, key)
     assert (err.value.code, err.value.seq) == ("signature_invalid", 3)
+
+
+USB = json.loads((VECTORS / "usb.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("vector", USB, ids=[v["description"] for v in USB])
+def test_usb_export_vector_opens_to_its_records_and_refuses_a_flipped_byte(vector):
+    """An export file (SPEC section 13) decrypts with the hub's key to the records it
+    names, carries the node's signature, and one flipped byte stops it."""
+    import io
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from protocol.batch import decode_batch
+    from protocol.usbfile import open_export
+
+    hub = X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["hub_encryption_private_key"]))
+    export = open_export(io.BytesIO(bytes.fromhex(vector["file"])), [hub])
+    export.verify(PublicKey.from_hex(vector["node_public_key"]))
+    found = [{"type": r.kind, "data": r.data.hex(),
+              **({"sha256": r.sha256, "index": r.index} if r.kind == 2 else {})}
+             for r in export.records()]
+    assert found == vector["records"]
+    events = decode_batch(bytes.fromhex(vector["records"][0]["data"]))
+    assert [e.seq for e in events] == [1, 2, 3]
+    with pytest.raises(ProtocolError):
+        open_export(io.BytesIO(bytes.fromhex(vector["tampered"])), [hub])
+    other = X25519PrivateKey.from_private_bytes(bytes(32))
+    with pytest.raises(ProtocolError) as refused:
+        open_export(io.BytesIO(bytes.fromhex(vector["file"])), [other])
+    assert refused.value.code == "file_not_for_this_hub"

@@ -303,11 +303,65 @@ def crosslevel_vectors() -> list[dict]:
     return out
 
 
+def _stored_batch(events) -> bytes:
+    """The batch of ``events`` with its DEFLATE stream in stored blocks (level 0): the
+    same bytes with any zlib, so the vector does not depend on the compressor's build."""
+    import zlib
+
+    from protocol.batch import _HEADER, encode_batch
+    packed = encode_batch(events)
+    body = zlib.decompress(packed[_HEADER.size:], -15)
+    comp = zlib.compressobj(0, zlib.DEFLATED, -15)
+    return packed[:_HEADER.size] + comp.compress(body) + comp.flush()
+
+
+def usb_vectors() -> list[dict]:
+    """Export files (SPEC section 13): the hub's X25519 key, the node's Ed25519 key and the
+    file's ephemeral key are fixed, so the file is byte-for-byte stable. ``records`` is
+    what a reader must find in it; ``tampered`` flips one byte of the first frame."""
+    import io
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from protocol.usbfile import ExportWriter
+
+    def x25519(label: str) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
+
+    hub = x25519("township-vector-hub-encryption")
+    hub_public = hub.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    node_key = key(1)
+    batch = _stored_batch(chain_of(node_key, 3))
+    attachment = "附件内容".encode("utf-8") * 100
+    sha = hashlib.sha256(attachment).hexdigest()
+    out = io.BytesIO()
+    writer = ExportWriter(out, hub_encryption_key=hub_public, node="Z510824101",
+                          signing_key=node_key, created=TS, chunk_size=1024,
+                          file_id="0123456789abcdef0123456789abcdef",
+                          ephemeral=x25519("township-vector-ephemeral"))
+    writer.add_batch(batch)
+    writer.add_attachment_chunk(sha, 0, attachment)
+    writer.finish()
+    data = out.getvalue()
+    tampered = bytearray(data)
+    tampered[data.index(b"}") + 8] ^= 0x01        # a byte inside the first frame
+    return [{
+        "description": "three events and one attachment chunk, frames of 1 KiB",
+        "hub_encryption_private_key": hub.private_bytes_raw().hex(),
+        "hub_encryption_public_key": hub_public,
+        "node_public_key": node_key.public.hex,
+        "file": data.hex(), "tampered": bytes(tampered).hex(),
+        "records": [{"type": 1, "data": batch.hex()},
+                    {"type": 2, "sha256": sha, "index": 0, "data": attachment.hex()}],
+    }]
+
+
 def build() -> dict[str, bytes]:
     def dump(obj):
         return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     return {"events.json": dump(event_vectors()), "chains.json": dump(chain_vectors()),
-            "crosslevel.json": dump(crosslevel_vectors())}
+            "crosslevel.json": dump(crosslevel_vectors()), "usb.json": dump(usb_vectors())}
 
 
 def main() -> None:
