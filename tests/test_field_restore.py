@@ -295,3 +295,51 @@ def test_a_backup_of_another_chain_is_refused_before_the_token_is_used(hub, node
     from central_hub.enrolment import normalise_token, token_hash
     from central_hub.store import field
     assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None
+
+
+def test_restore_command_against_a_served_hub(tmp_path):
+    """The commands an administrator types, against a real hub server: the node's disk
+    dies after its last sync; `edge-node restore --hub --token` rebuilds it from the hub
+    under a new key, and the rebuilt node syncs again."""
+    import json
+    import re
+    import subprocess
+
+    from live import BIN, free_port, run_cli, wait_http
+
+    hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
+    run_cli("central-hub", "init", str(hub_dir), "--name", "restore-hub")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "hub.log", "wb") as log:
+        server = subprocess.Popen([str(BIN / "central-hub"), "serve", str(hub_dir), "--port",
+                                   str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(url + "/login")
+        run_cli("edge-node", "init", str(node_dir), "--code", "XZ-077", "--name", "恢复镇",
+                "--admin-password", "admin-pass-1")
+        run_cli("edge-node", "simulate", str(node_dir), "--cases", "20", "--seed", "5",
+                "--quiet")
+        token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-077",
+                        "--name", "恢复镇").strip().splitlines()[-1]
+        run_cli("edge-node", "enroll", str(node_dir), "--hub", url, "--token", token)
+        run_cli("edge-node", "sync", str(node_dir))
+        before = json.loads(run_cli("edge-node", "status", str(node_dir), "--json"))
+        shutil.rmtree(node_dir)                                  # the disk dies
+        restore = run_cli("central-hub", "restore-token", str(hub_dir), "--node",
+                          "XZ-077").strip().splitlines()[-1]
+        wrong = subprocess.run([str(BIN / "edge-node"), "restore", str(node_dir), "--hub", url,
+                                "--token", "not-a-token"], capture_output=True, text=True)
+        assert wrong.returncode != 0 and "Traceback" not in wrong.stderr + wrong.stdout
+        out = run_cli("edge-node", "restore", str(node_dir), "--hub", url, "--token", restore,
+                      "--admin-password", "new-admin-pass-1")
+        assert "已恢复" in out and re.search(r"下载 (\d+) 条事件", out)
+        after = json.loads(run_cli("edge-node", "status", str(node_dir), "--json"))
+        assert after["cases"]["total"] == before["cases"]["total"] == 20
+        assert after["chain"]["verifies"] is True
+        run_cli("edge-node", "sync", str(node_dir))               # the new epoch syncs
+        final = json.loads(run_cli("edge-node", "status", str(node_dir), "--json"))
+        assert final["events"]["unacked"] == 0, final["events"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
