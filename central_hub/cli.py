@@ -241,7 +241,18 @@ def rebuild(data_dir: str, check: bool) -> None:
             run_all(store)
             before = store.projection_digest()
         started = time.monotonic()
-        events = rebuild_all(store)
+        last = store.last_position()
+        shown = {"at": started}
+
+        def progress(name: str, position: int) -> None:    # a line every 10 s on stderr
+            now = time.monotonic()
+            if now - shown["at"] >= 10 or position == last:
+                shown["at"] = now
+                click.echo(f"rebuild: {name} {position:,}/{last:,} events "
+                           f"({100 * position / max(last, 1):.0f} %), "
+                           f"{now - started:.0f} s so far", err=True)
+
+        events = rebuild_all(store, progress=progress)
         seconds = time.monotonic() - started
         after = store.projection_digest()
     finally:

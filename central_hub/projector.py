@@ -53,8 +53,12 @@ class Projector:
     reset: Reset
 
 
+Progress = Callable[[str, int], None]
+"""Called after each batch with the projector's name and its cursor (the append index)."""
+
+
 def run_projector(store: HubStore, name: str, handlers: Sequence[Handler], batch: int = 1000,
-                  time_budget: float | None = None) -> int:
+                  time_budget: float | None = None, progress: Progress | None = None) -> int:
     """Project the events after the cursor of ``name``; return how many were handled."""
     handled = 0
     started = time.monotonic()
@@ -67,16 +71,19 @@ def run_projector(store: HubStore, name: str, handlers: Sequence[Handler], batch
                 handler(store, events)
             store.set_cursor(name, events[-1].position)
         handled += len(events)
+        if progress is not None:
+            progress(name, events[-1].position)
         if time_budget is not None and time.monotonic() - started > time_budget:
             return handled
 
 
-def rebuild_projector(store: HubStore, projector: Projector, batch: int = 1000) -> int:
+def rebuild_projector(store: HubStore, projector: Projector, batch: int = 1000,
+                      progress: Progress | None = None) -> int:
     """Drop the projection and replay the whole log through it."""
     with store.transaction():
         projector.reset(store)
         store.set_cursor(projector.name, 0)
-    return run_projector(store, projector.name, projector.handlers, batch)
+    return run_projector(store, projector.name, projector.handlers, batch, progress=progress)
 
 
 # --------------------------------------------------------------------------- node stats
@@ -265,12 +272,12 @@ def _routing_projector() -> Projector:
     return routing_projector()
 
 
-def rebuild_all(store: HubStore, batch: int = 1000) -> int:
+def rebuild_all(store: HubStore, batch: int = 1000, progress: Progress | None = None) -> int:
     """Drop every projection and replay the whole log (``central-hub rebuild``)."""
     calendars = CalendarCache()
     handled = 0
     for projector in standard_projectors(calendars):
-        handled = max(handled, rebuild_projector(store, projector, batch))
+        handled = max(handled, rebuild_projector(store, projector, batch, progress))
     return handled
 
 

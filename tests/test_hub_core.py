@@ -152,6 +152,10 @@ def test_rebuild_gives_identical_projections(hub):
     result = CliRunner().invoke(main, ["rebuild", str(hub.path), "--check"])
     assert result.exit_code == 0, result.output
     assert "identical" in result.output
+    # progress on stderr: each projector reports when it reaches the end of the log
+    last = f"{hub.store.last_position():,}/{hub.store.last_position():,} events (100 %)"
+    for name in ("node_stats", "content", "supervision"):
+        assert f"rebuild: {name} {last}" in result.stderr, result.stderr
 
 
 def test_content_oddities_are_findings_not_refusals(hub):
