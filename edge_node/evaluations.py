@@ -69,5 +69,13 @@ def give(node, case_no: str, stage: str, level: str | int, text: str | None,
         event = store.append_event("evaluation.given", None, {
             "case": case_no, "stage": stage, "level": value, "text": words or None,
             "channel": channel})
-        sql.add(store, case_no, stage, value, event.ts, event.seq)
+        sql.add(store, case_no, stage, value, words or None, event.ts, event.seq)
     return event.seq
+
+
+def ratings(node, case_no: str) -> list[dict]:
+    """The ratings given here for the case, for its page: stage, level, text, time."""
+    return [{"stage": STAGES.get(stage, stage), "level": row["level"],
+             "label": LEVELS.get(row["level"], ""), "bad": row["level"] in BAD_LEVELS,
+             "text": row["text"], "at": row["at"]}
+            for stage, row in sql.given(node.store, case_no).items()]

@@ -238,8 +238,8 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
                         docs[doc] = (new, env["seq"])
             elif type_ == "evaluation.given":
                 b = env.get("body") or {}
-                rated.append((b.get("case"), b.get("stage"), b.get("level"), env.get("ts"),
-                              env.get("seq")))
+                rated.append((b.get("case"), b.get("stage"), b.get("level"), b.get("text"),
+                              env.get("ts"), env.get("seq")))
             elif type_ == "user.created":
                 b = env.get("body") or {}
                 users[b.get("user")] = old_users.get(b.get("user")) or {

@@ -473,6 +473,10 @@ def test_kiosk_rating_after_lookup_once_per_stage(client, node, edge_staff):
                                              "level": "1"})
     assert twice.status_code == 422 and "每个环节只能评价一次" in twice.text
     assert node.store.chain_head().seq == head + 1        # nothing else was written
+    # the window sees the rating on the case page at once, off-line
+    sign_in(client, "clerk")
+    page = client.get(f"/cases/{case_no}").text
+    assert 'id="ratings"' in page and "不满意" in page and "排队时间太长" in page
 
 
 def test_restore_rebuilds_the_ratings_given_here(node, edge_staff):

@@ -225,6 +225,7 @@ def _face_evaluations_given(db: Database) -> None:
         case_no TEXT NOT NULL,
         stage TEXT NOT NULL,
         level INTEGER NOT NULL,
+        text TEXT,
         at TEXT NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (case_no, stage))""")

@@ -19,7 +19,7 @@ from web.errors import ValidationErrors
 from web.flash import flash
 from web.templating import is_htmx
 
-from .. import cases, deadlines
+from .. import cases, deadlines, evaluations
 from ..errors import NotFound, PermissionDenied, TransitionError, ValidationError
 from .common import ROLE_ORDER, STAFF_ROLES, WORK_ROLES, Ui, all_texts, choice, \
     deadline_marks, page, queue_window, read_form, redirect, require_user, text
@@ -178,6 +178,7 @@ def routes(ui: Ui) -> list[Route]:
                 "marks": deadline_marks(ui, state, window),
                 "explain": deadlines.explain(node, state["case"]),
                 "events": timeline(node, state["case"], names),
+                "ratings": evaluations.ratings(node, state["case"]),
                 "actions": actions_for(state, user) if set(user["roles"]) & set(WORK_ROLES)
                 else [],
                 "receipts": receipts_for(state), "names": names,
