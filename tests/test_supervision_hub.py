@@ -202,6 +202,23 @@ def test_node_offline_three_working_days_finishing_in_time_gets_no_yellow(chub):
     assert silent["state"] == "superseded" and "恢复同步" in silent["result"]
 
 
+def test_a_silence_gets_one_alert_even_once_a_supervisor_closed_it(chub):
+    node = enrolled(chub)
+    chub.set(at("2026-12-07", 9))                       # silent since Monday the 30th
+    chub.tick()
+    [first] = chub.alerts(rule=service.SILENT_RULE)
+    service.close(chub.store, first["id"], "已电话联系乡镇，线路抢修中", "super", chub.clock())
+    chub.set(at("2026-12-08", 9))
+    chub.tick()                                         # the same silence: no second alert
+    assert [a["id"] for a in chub.alerts(rule=service.SILENT_RULE, states=None)] == [first["id"]]
+    NodeCase(node, "XZ-001-00050").receive_accept("2026-12-08")
+    chub.push(node)                                     # heard from again ...
+    chub.set(at("2026-12-14", 9))                       # ... and silent again for a week
+    chub.tick()
+    alerts = chub.alerts(rule=service.SILENT_RULE, states=None)
+    assert len(alerts) == 2 and alerts[-1]["state"] == "open"
+
+
 def test_late_case_is_yellow_and_a_disproved_warning_is_superseded_not_deleted(chub):
     node = enrolled(chub)
     late = NodeCase(node, "XZ-001-00002").receive_accept("2026-11-30")
@@ -559,6 +576,13 @@ def test_overdue_bad_evaluation_and_complaint_raise_one_alert_each_until_answere
     assert bad.follow_up_due in alerts["E-01"]["content"]
     assert asked["no"] in alerts["E-02"]["content"] and alerts["E-02"]["explain_due"]
 
+    # a supervisor closes the complaint's alert while it is still unanswered: the tick
+    # does not raise it again
+    service.close(chub.store, alerts["E-02"]["id"], "已督办，限期三日内答复", "super", chub.clock())
+    chub.tick()
+    chub.tick()
+    assert len(citizen_alerts()) == 2
+
     from central_hub.store import face
     assert face.answer_evaluation(chub.store, bad.id, "已约谈窗口人员并整改",
                                   "2026-12-20T10:00:00+08:00", "admin")
@@ -566,5 +590,5 @@ def test_overdue_bad_evaluation_and_complaint_raise_one_alert_each_until_answere
                               by="admin", now_ts="2026-12-20T10:00:00+08:00")
     chub.tick()
     states = {a["rule_id"]: a["state"] for a in citizen_alerts()}
-    assert states == {"E-01": "superseded", "E-02": "superseded"}
+    assert states == {"E-01": "superseded", "E-02": "closed"}
     assert chub.tick().citizen_overdue == 0 and len(citizen_alerts()) == 2

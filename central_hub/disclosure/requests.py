@@ -27,10 +27,7 @@ from .supervision import raise_finding
 
 logger = logging.getLogger(__name__)
 
-def new_request_no(today: date) -> str:
-    return rules.new_request_no(today)
-
-
+new_request_no = rules.new_request_no
 normalise_request_no = rules.normalise_request_no
 validate_application = rules.validate_request_application
 DELIVERY = rules.REQUEST_DELIVERY

@@ -856,6 +856,8 @@ MIGRATIONS.append(("supervision_0003_citizen_deadlines", """
 CREATE INDEX evaluations_follow_up_open ON evaluations (follow_up_due)
     WHERE level >= 4 AND answer IS NULL;
 CREATE INDEX alerts_open_rule ON alerts (rule_id) WHERE state IN ('open', 'answered');
+-- once raised for an evaluation or a request, never again (whatever became of the alert)
+CREATE INDEX alerts_dedupe ON alerts (dedupe_key);
 """))
 
 # 好差评 given at a township centre's own terminal (evaluation.given node events,

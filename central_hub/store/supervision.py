@@ -174,6 +174,14 @@ def open_alert_by_dedupe(store, key: str) -> dict | None:
     return _row(row) if row else None
 
 
+def latest_alert_by_dedupe(store, key: str) -> dict | None:
+    """The newest alert with ``key`` in any state (index alerts_dedupe)."""
+    row = store.conn.execute(
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE dedupe_key = ? ORDER BY id DESC LIMIT 1",
+        (key,)).fetchone()
+    return _row(row) if row else None
+
+
 def alert_row(store, alert_id: int) -> dict | None:
     row = store.conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?",
                              (alert_id,)).fetchone()

@@ -568,7 +568,7 @@ def _check_silent_nodes(ctx: Context) -> int:
         if node.status != "active":
             continue     # a quarantined or revoked node has alerts of its own
         key = f"sup:silent:{node.code}"
-        existing = sql.open_alert_by_dedupe(store, key)
+        existing = sql.latest_alert_by_dedupe(store, key)
         last = None
         for text in (node.last_seen, node.enrolled_at):
             if text:
@@ -585,7 +585,12 @@ def _check_silent_nodes(ctx: Context) -> int:
             quiet = (ctx.now.date() - last.date()).days
         if quiet >= limit and limit > 0:
             silent += 1
-            if existing is None or existing["state"] not in sql.OPEN_STATES:
+            # a new silence: no alert yet, or the last one ended before the node was last
+            # heard from (superseded then, or closed by a supervisor during an earlier
+            # silence); never a second alert for the same silence
+            if existing is None or existing["state"] == "superseded" or (
+                    existing["state"] == "closed"
+                    and parse_ts(existing["raised_at"]) < last):
                 sql.insert_alert(store, {
                     "case_no": None, "rule_id": SILENT_RULE, "alert_type": "integrity",
                     "level": "yellow", "raised_at": now_ts, "node": node.code,
@@ -615,8 +620,8 @@ def _check_citizen_deadlines(ctx: Context) -> int:
     for row in sql.overdue_follow_ups(store, today):
         overdue += 1
         key = f"sup:follow_up:{row['id']}"
-        if sql.open_alert_by_dedupe(store, key) is not None:
-            continue
+        if sql.latest_alert_by_dedupe(store, key) is not None:
+            continue     # one alert per evaluation / request, even once a supervisor closed it
         level = "非常不满意" if row["level"] == 5 else "不满意"
         sql.insert_alert(store, {
             "case_no": row["case_no"], "rule_id": FOLLOW_UP_RULE, "alert_type": "timeliness",
@@ -631,8 +636,8 @@ def _check_citizen_deadlines(ctx: Context) -> int:
     for row in sql.overdue_interactions(store, today):
         overdue += 1
         key = f"sup:interaction:{row['no']}"
-        if sql.open_alert_by_dedupe(store, key) is not None:
-            continue
+        if sql.latest_alert_by_dedupe(store, key) is not None:
+            continue     # one alert per evaluation / request, even once a supervisor closed it
         kind = "投诉" if row["kind"] == "complaint" else "咨询"
         sql.insert_alert(store, {
             "case_no": row["case_no"], "rule_id": INTERACTION_RULE, "alert_type": "timeliness",
