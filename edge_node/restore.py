@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
@@ -46,6 +45,7 @@ from protocol.request_auth import sign_enrolment
 from .config import NODE_FILE, SECRET_FILE, load_config, write_secret
 from .errors import SetupError
 from .hub_link import REFUSAL_ZH, HubRefused, HubUnreachable, HubUntrusted, SyncError
+from .store import Store
 from .store import evaluations as evaluations_sql
 from .store import field as sql
 
@@ -70,12 +70,10 @@ def backup_node(data_dir: str | os.PathLike, file: str | os.PathLike) -> dict:
     load_config(data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "node.db"
-        source = sqlite3.connect(str(data_dir / "node.db"))
-        target = sqlite3.connect(str(copy))
+        source = Store.open(data_dir / "node.db", migrate=False)
         try:
-            source.backup(target)
+            source.backup_to(copy)
         finally:
-            target.close()
             source.close()
         fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
