@@ -321,10 +321,10 @@ class HubLink:
                        "（可能连到了假冒的平台，请联系县级管理员核实）",
                     code="hub_tls_untrusted") from None
             if failure is not None:
+                reason = getattr(failure, "verify_message", None) or failure
                 raise HubUntrusted(
-                    f"{method} {path}: the hub's TLS certificate is not trusted: "
-                    f"{getattr(failure, 'verify_message', None) or failure}; enrol with a token that carries "
-                    "the hub's TLS pin", zh="县级平台的 TLS 证书不受信任，已停止连接，未发送任何"
+                    f"{method} {path}: the hub's TLS certificate is not trusted: {reason}; "
+                    "enrol with a token that carries the hub's TLS pin", zh="县级平台的 TLS 证书不受信任，已停止连接，未发送任何"
                     "数据（请使用带证书指纹的接入令牌）", code="hub_tls_untrusted") from None
             raise HubUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}",
                                  zh="无法连接县级平台（网络不通或中断）") from None
