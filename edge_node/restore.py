@@ -381,12 +381,12 @@ def _empty(data_dir: Path) -> None:
 def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str | None,
                          http, clock) -> dict:
     from .node import open_node
-    from .sync import SyncClient, default_http
+    from .sync import SyncClient, default_http, node_tls_pins
     _extract_backup(backup, data_dir)
     config = load_config(data_dir, clock=clock) if clock else load_config(data_dir)
     node = open_node(config)
     owns = http is None
-    http = http or default_http()
+    http = http or default_http(pins=lambda: node_tls_pins(node))
     try:
         state = node.store.sync_state()
         hub_url = (hub_url or state.get("hub_url") or "").rstrip("/")
