@@ -5,7 +5,10 @@ case, content, body, raised at, rule, type, state, result, responsible unit, plu
 responsible person, node, seq and details). Alerts are never deleted; a state change is
 recorded in the alert history. An open alert with the same ``dedupe_key`` is counted
 (``occurrences``) rather than repeated, so a node that replays a request a thousand times
-makes one alert, not a thousand.
+makes one alert, not a thousand. Alerts raised before a request is authenticated
+(``unknown_key``, ``request_forged``) name a node the sender merely claims, so they are
+counted per client address and time window (``dedupe="source"``): thirty requests
+claiming thirty invented nodes make one alert counted thirty times.
 
 Sync alert types (``alert_type`` / ``rule_id``):
 
@@ -22,6 +25,10 @@ Sync alert types (``alert_type`` / ``rule_id``):
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from protocol.envelope import format_ts
 
 from .records import AlertRecord
 from .store import HubStore
@@ -55,11 +62,15 @@ SYNC_UNIT = "县政务服务中心信息科"   # responsible unit for sync alert
 def raise_sync_alert(store: HubStore, alert_type: str, *, node: str | None, raised_at: str,
                      content: str, seq: int | None = None, case_no: str | None = None,
                      level: str = "red", details: dict | None = None,
-                     dedupe: str | None = "node") -> AlertRecord:
+                     dedupe: str | None = "node", source: str | None = None,
+                     window: str | None = None) -> AlertRecord:
     """Raise (or count) a sync alert. ``dedupe``: "node" (one open alert per node and
-    type), "event" (per node, seq and type) or None (always a new alert)."""
+    type), "event" (per node, seq and type), "source" (per client address ``source`` and
+    time window ``window``, see :func:`window_start`) or None (always a new alert)."""
     key = None
-    if dedupe == "node":
+    if dedupe == "source":
+        key = f"{alert_type}:source:{source}:{window}"
+    elif dedupe == "node":
         key = f"{alert_type}:{node}"
     elif dedupe == "event":
         key = f"{alert_type}:{node}:{seq}"
@@ -68,3 +79,10 @@ def raise_sync_alert(store: HubStore, alert_type: str, *, node: str | None, rais
         raised_at=raised_at, level=level, case_no=case_no, body=node,
         item_type="sync", responsible_unit=SYNC_UNIT, node=node, seq=seq,
         details=details or {}, dedupe_key=key))
+
+
+def window_start(now: datetime, seconds: int) -> str:
+    """The start of the alert window of ``seconds`` that holds ``now`` (protocol time)."""
+    epoch = int(now.timestamp())
+    start = datetime.fromtimestamp(epoch - epoch % max(1, seconds), tz=now.tzinfo)
+    return format_ts(start)

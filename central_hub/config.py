@@ -40,6 +40,13 @@ class HubConfig:
     name: str = "county-hub"                 # issuer of the hub's signed documents
     request_window_seconds: int = 15 * 60    # signed requests outside it: request_expired
     skew_alert_seconds: int = 5 * 60         # a node clock further off raises an alert
+    # Abuse limits of /sync/v1 (docs/sync.md, "Abuse limits"); in memory, per process.
+    auth_failure_burst: int = 50             # failed node authentications per client address
+    auth_failures_per_hour: float = 60       # ... refilled at this rate; beyond: 429
+    node_request_burst: int = 300            # authenticated requests per node
+    node_requests_per_second: float = 5.0    # ... refilled at this rate; beyond: 429
+    auth_alert_window_seconds: int = 3600    # unknown_key / request_forged: one alert per
+                                             # client address and window, counted
     max_push_bytes: int = limits.MAX_BATCH_COMPRESSED
     max_json_bytes: int = 64 * 1024
     background_jobs: bool = True             # projector and verifier in the serve process

@@ -1,17 +1,18 @@
 """What one app instance holds: config, store, identity (reloaded when the key changes),
-throttles. Built by :func:`central_hub.app.create_app`; endpoints reach it through
-``request.app.state.hub``. No module-level state."""
+throttles and the sync API's rate limits. Built by :func:`central_hub.app.create_app`;
+endpoints reach it through ``request.app.state.hub``. No module-level state."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-from web.security import LoginThrottle, RateLimiter
+from web.security import LoginThrottle
 
 from .config import HubConfig
 from .identity import HubIdentity, load_identity
 from .store import HubStore
+from .sync_limits import SyncLimits
 
 
 @dataclass
@@ -20,7 +21,7 @@ class HubContext:
     store: HubStore
     _identity: HubIdentity
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    enrol_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.2, burst=10))
+    sync_limits: SyncLimits = field(init=False)     # abuse limits of /sync/v1
     _key_stamp: tuple[int, int] | None = None
 
     def _stamp(self) -> tuple[int, int] | None:
@@ -32,6 +33,7 @@ class HubContext:
 
     def __post_init__(self) -> None:
         self._key_stamp = self._stamp()
+        self.sync_limits = SyncLimits(self.config)
 
     @property
     def identity(self) -> HubIdentity:

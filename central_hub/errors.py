@@ -2,6 +2,7 @@
 
     HubError                  code + message (+ seq, extra) for a refusal or failure
     ├── NotInitialised        the data directory is not a hub (CLI)
+    ├── RateLimited           ``rate_limited`` (429) with the seconds for ``Retry-After``
     └── (codes below)
 
 Node-facing refusals are ``HubError`` or ``protocol.errors.ProtocolError``; both carry a
@@ -39,3 +40,13 @@ class HubError(Exception):
 
 class NotInitialised(HubError):
     code = "hub_not_initialised"
+
+
+class RateLimited(HubError):
+    """A request over a rate limit: 429 with ``Retry-After`` (``retry_after`` seconds)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

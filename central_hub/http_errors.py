@@ -19,8 +19,9 @@ from protocol.errors import ProtocolError
 from protocol.request_auth import H_HUB_KEY, H_HUB_TIME
 
 from web.errors import error_response
+from web.security import retry_after_header
 
-from .errors import HubError
+from .errors import HubError, RateLimited
 
 
 def _is_chinese(text: object) -> bool:
@@ -100,6 +101,9 @@ def sync_exception_handlers(now_ts: Callable[[], str], hub_key: Callable[[], str
             message = getattr(exc, "message", str(exc))
             return error_response(templates, request, status if status < 500 else 400,
                                   message=message if _is_chinese(message) else None)
+        if isinstance(exc, RateLimited):
+            return refusal(exc.code, exc.message, now_ts(),
+                           headers=retry_after_header(exc.retry_after))
         if isinstance(exc, HubError):
             return refusal(exc.code, exc.message, now_ts(), seq=exc.seq, extra=exc.extra)
         assert isinstance(exc, ProtocolError)

@@ -33,6 +33,7 @@ from protocol.canonical import parse_canonical
 from protocol.config_docs import INBOX, sign_config
 from protocol.envelope import decode_event
 from protocol.errors import ProtocolError
+from web.security import client_ip
 
 from . import alerts
 from .node_auth import authenticate_node, committed
@@ -200,7 +201,8 @@ async def inbox_endpoint(request: Request) -> JSONResponse:
     query = request.scope.get("query_string", b"").decode("latin-1")
     path = request.url.path + (f"?{query}" if query else "")
     node, _ = committed(hub.store, lambda: authenticate_node(
-        hub.store, hub.config, method="GET", path=path, headers=request.headers, body=b""))
+        hub.store, hub.config, hub.sync_limits, source=client_ip(request), method="GET",
+        path=path, headers=request.headers, body=b""))
     have_text = request.query_params.get("have", "0")
     have = int(have_text) if have_text.isdigit() and len(have_text) < 16 else 0
     run_routing(hub.store)

@@ -88,9 +88,7 @@ async def _token_request(request: Request, what: str) -> tuple[Any, dict, str, s
     """An enrolment or restore request: rate-limited per address, with the one-time token,
     the new public key and the proof of possession (all strings)."""
     hub = _hub(request)
-    if hub.enrol_limiter.acquire(client_ip(request)):
-        raise HubError(f"too many {what} attempts from this address; try again later",
-                       code="rate_limited")
+    hub.sync_limits.check_enrolment(client_ip(request), what)
     data = await _json_body(request)
     token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
     if not all(isinstance(v, str) for v in (token, public_key, proof)):
@@ -134,7 +132,8 @@ async def push(request: Request) -> JSONResponse:
     path = _signed_path(request)
 
     def work() -> dict:
-        node, _ = authenticate_node(hub.store, hub.config, method="POST", path=path,
+        node, _ = authenticate_node(hub.store, hub.config, hub.sync_limits,
+                                    source=client_ip(request), method="POST", path=path,
                                     headers=request.headers, body=body, for_push=True,
                                     reported_head=head)
         return push_batch(hub.store, hub.identity, hub.config, node, body)
@@ -146,8 +145,9 @@ def _authenticated(request: Request, hub: HubContext, body: bytes = b""):
     path = _signed_path(request)
     head = _reported_head(request)
     return committed(hub.store, lambda: authenticate_node(
-        hub.store, hub.config, method=request.method, path=path, headers=request.headers,
-        body=body, reported_head=head))
+        hub.store, hub.config, hub.sync_limits, source=client_ip(request),
+        method=request.method, path=path, headers=request.headers, body=body,
+        reported_head=head))
 
 
 async def manifest(request: Request) -> JSONResponse:
@@ -221,10 +221,7 @@ async def reinstate(request: Request) -> JSONResponse:
     """Re-record an epoch the hub lost when it was restored from an older backup."""
     from .epochs import reinstate_epoch
     hub = _hub(request)
-    wait = hub.enrol_limiter.acquire(client_ip(request))
-    if wait:
-        raise HubError("too many attempts from this address; try again later",
-                       code="rate_limited")
+    hub.sync_limits.check_enrolment(client_ip(request), "reinstatement")
     data = await _json_body(request)
     statement, proof = data.get("statement"), data.get("proof")
     if not isinstance(statement, dict) or not isinstance(proof, str):
@@ -273,7 +270,8 @@ async def attachment_manifest(request: Request) -> JSONResponse:
     path = _signed_path(request)
 
     def work() -> dict:
-        node, _ = authenticate_node(hub.store, hub.config, method="PUT", path=path,
+        node, _ = authenticate_node(hub.store, hub.config, hub.sync_limits,
+                                    source=client_ip(request), method="PUT", path=path,
                                     headers=request.headers, body=body, for_push=True)
         try:
             manifest = json.loads(body)
@@ -295,8 +293,9 @@ async def attachment_chunk(request: Request) -> JSONResponse:
     path = _signed_path(request)
 
     def work() -> dict:
-        authenticate_node(hub.store, hub.config, method="PUT", path=path,
-                          headers=request.headers, body=body, for_push=True)
+        authenticate_node(hub.store, hub.config, hub.sync_limits, source=client_ip(request),
+                          method="PUT", path=path, headers=request.headers, body=body,
+                          for_push=True)
         return receive_chunk(hub.store, hub.config, sha, int(index_text), body)
 
     return JSONResponse(committed(hub.store, work))

@@ -457,6 +457,12 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (cost - tokens) / self.rate
 
+    def wait(self, key: Hashable, cost: float = 1.0) -> float:
+        """Seconds until `key`'s bucket holds `cost` tokens (0.0 now); takes nothing."""
+        with self._lock:
+            tokens = self._tokens(key, self.clock())
+            return 0.0 if tokens >= cost else (cost - tokens) / self.rate
+
     def allow(self, key: Hashable, cost: float = 1.0) -> bool:
         """True when `cost` tokens were taken from `key`'s bucket."""
         return self.acquire(key, cost) == 0.0

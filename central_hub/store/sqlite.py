@@ -223,6 +223,12 @@ class SqliteHubStore:
                 (seen_at, skew_ms, clock_skew_ms, reported_head, code))
             self.mark_caught_up(code, seen_at)
 
+    def record_skew(self, code: str, skew_ms: int, clock_skew_ms: int) -> None:
+        """The skew of an authentic request the hub refused (outside its window): only the
+        skew is recorded, not the contact, the reported head or the caught-up mark."""
+        self._write("UPDATE nodes SET skew_ms = ?, clock_skew_ms = ? WHERE code = ?",
+                    (skew_ms, clock_skew_ms, code))
+
     def mark_caught_up(self, code: str, at: str) -> None:
         """Stamp the node as holding everything it reported, if it does."""
         self._write("UPDATE nodes SET caught_up_at = ? WHERE code = ? "
