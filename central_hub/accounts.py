@@ -85,11 +85,14 @@ class AccountError(HubError):
 
 @dataclass(frozen=True)
 class CaseScope:
-    """Which cases an account sees: ``nodes`` (None: any node), ``department`` (None: any)."""
+    """Which cases an account sees: ``nodes`` (None: any node), ``department`` (None: any);
+    ``units``: the org units of the account's subtree (None: every unit), which scopes the
+    records kept by body rather than by node (disclosure requests)."""
 
     nodes: tuple[str, ...] | None = None
     department: str | None = None
     label: str = "全县"
+    units: tuple[str, ...] | None = None
 
     @property
     def everything(self) -> bool:
@@ -103,11 +106,11 @@ def case_scope(store: HubStore, account: Account) -> CaseScope:
     unit = tree.units.get(account.org_unit)
     if unit is None or unit.kind == "county":
         return CaseScope()
-    if unit.kind == "department":
-        return CaseScope(department=unit.code, label=unit.name)
     subtree = tree.subtree(unit.code)
+    if unit.kind == "department":
+        return CaseScope(department=unit.code, label=unit.name, units=tuple(sorted(subtree)))
     nodes = tuple(sorted(code for code, org in store.node_org_units().items() if org in subtree))
-    return CaseScope(nodes=nodes, label=unit.name)
+    return CaseScope(nodes=nodes, label=unit.name, units=tuple(sorted(subtree)))
 
 
 def may_edit_department(store: HubStore, account: Account, department: str | None) -> bool:
