@@ -497,6 +497,8 @@ def test_township_staff_see_only_their_own_bodies_requests(hub, settable_clock):
         assert dashboard.status_code == 200 and numbers["510829101"] not in dashboard.text
         own = client.get(f"/disclosure/requests/{numbers['510829100']}")
         assert own.status_code == 200 and "13811112222" in own.text
+        viewed = hub.store.audit_entries(actor=username, action="personal_data.viewed")
+        assert [e.target for e in viewed] == [numbers["510829100"]]
         other = client.get(f"/disclosure/requests/{numbers['510829101']}")
         assert other.status_code == 404 and "13933334444" not in other.text
         if role == "centre_staff":

@@ -40,7 +40,8 @@ from web.security import RateLimiter, client_ip, retry_after_header
 from ..accounts import case_scope
 from ..calendar_admin import CalendarCache
 from ..store import disclosure as sql
-from ..web_common import account_of, current_account, hub_of, page, read_form, redirect, show
+from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
+    show
 from . import attachments as files
 from . import requests as reqs
 from .report import SECTIONS, build_report, default_year, report_xlsx, statistics
@@ -342,6 +343,9 @@ def routes() -> list[Route]:
         row = _visible_request(request, request.path_params["no"][:40])
         if row is None:
             return error_response(request.app.state.templates, request, 404, message="申请不存在")
+        audit(request, "personal_data.viewed", row["request_no"],
+              {"what": "disclosure_request", "fields": ["applicant_name", "contact"],
+               "items": 1})
         return _request_page(request, row)
 
     @page("disclosure.manage")
