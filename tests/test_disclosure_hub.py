@@ -457,7 +457,7 @@ def test_cli_report_json(report_hub):
 
 def test_catalogue_gap_flagged(hub, settable_clock):
     settable_clock.set(2026, 4, 15, 9, 0)
-    staff = hub.login(role="admin", username="admin2")
+    staff = hub.login(role="system_admin", username="admin2")
     token = csrf(staff, "/disclosure/catalogue")
     added = staff.post("/disclosure/catalogue", data={
         "csrf_token": token, "body_code": "510829100", "code": "CZYS", "name": "财政预算执行",

@@ -286,7 +286,7 @@ def test_settings_are_validated(hub):
 
 
 def issue(hub, scopes) -> str:
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")     # tokens are credentials: the security administrator
     page = admin.post("/admin/api-tokens", data={"csrf_token": csrf(admin, "/"),
                                                   "name": "省平台", "scopes": scopes})
     return re.search(r'id="issued-token">([^<]+)<', page.text).group(1)
@@ -314,7 +314,7 @@ def test_api_feeds_are_cursor_paginated_and_need_scoped_tokens(hub):
     one = api.get("/api/v1/cases/XZ-001-00001", headers=headers).json()
     assert one["item_type"] == "07" and one["channel"] == "1" and one["applicant_name"] == "张*丰"
     # revoking stops the token at once
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")
     token_id = sql.api_tokens(hub.store)[0]["id"]
     admin.post(f"/admin/api-tokens/{token_id}/revoke", data={"csrf_token": csrf(admin, "/")})
     assert api.get("/api/v1/cases", headers=headers).status_code == 401

@@ -37,7 +37,7 @@ from web.errors import ValidationErrors, error_response
 from web.pagination import Pagination
 from web.security import RateLimiter, client_ip, retry_after_header
 
-from ..accounts import case_scope
+from ..accounts import CAPABILITIES, case_scope
 from ..calendar_admin import CalendarCache
 from ..store import disclosure as sql
 from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
@@ -47,7 +47,7 @@ from . import requests as reqs
 from .report import SECTIONS, build_report, default_year, report_xlsx, statistics
 from .supervision import disclosure_alerts
 
-WRITE_ROLES = frozenset({"admin", "centre_staff", "dept_reviewer"})
+WRITE_ROLES = CAPABILITIES["disclosure.manage"]
 MAX_UPLOAD = rules.MAX_ATTACHMENT_BYTES + 64 * 1024
 
 
