@@ -16,7 +16,7 @@ from central_hub.accounts import ADMIN_ROLES, CAPABILITIES, ROLES
 from central_hub.cli import main
 from central_hub.store import open_store
 
-from test_hub_core import Hub, csrf, post
+from test_hub_core import Hub, post
 
 # route family -> a page of it; who may open it (every other administrator gets 403)
 FAMILIES = {
