@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 
 from web.errors import install_error_handlers
 from web.security import SecurityHeadersMiddleware, session_middleware
+from web.transport import TransportSecurityMiddleware
 from web.templating import make_templates, static_mount
 
 from .config import HubConfig
@@ -75,6 +76,7 @@ def create_app(config: HubConfig) -> Starlette:
                 *supervision_routes(),   # electronic supervision (issue #9)
                 static_mount()],
         middleware=[
+            Middleware(TransportSecurityMiddleware),   # no-store; HSTS, Secure over HTTPS
             Middleware(HubTimeMiddleware, now_ts=config.now_ts,
                        hub_key=lambda: hub.identity.public_hex),
             Middleware(SecurityHeadersMiddleware),

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from .config import HUB_DB, HUB_ENC_KEY, HUB_JSON, HUB_KEY, RETIRED_KEYS, SESSION_SECRET, HubConfig
 from .errors import HubError
-from .store import open_store
+from .store import file_integrity, open_store, snapshot_summary
 
 MANIFEST = "backup.json"
 
@@ -49,14 +48,9 @@ def backup_hub(config: HubConfig, target: Path) -> dict:
             store.backup_to(snapshot)
         finally:
             store.close()
-        check = sqlite3.connect(snapshot)
-        try:
-            last = check.execute("SELECT COALESCE(MAX(position), 0), COUNT(*) FROM events").fetchone()
-            heads = dict(check.execute("SELECT code, acked_seq FROM nodes").fetchall())
-        finally:
-            check.close()
+        last_position, events, heads = snapshot_summary(snapshot)
         info = {"format": "township-hub-backup/1", "taken_at": config.now_ts(),
-                "last_position": last[0], "events": last[1], "node_heads": heads,
+                "last_position": last_position, "events": events, "node_heads": heads,
                 "db_sha256": _sha256(snapshot)}
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as tar:
@@ -98,11 +92,7 @@ def restore_hub(source: Path, data_dir: Path, force: bool = False) -> dict:
         if _sha256(staged / HUB_DB) != info.get("db_sha256"):
             raise HubError("the database in the backup does not match its checksum",
                            code="backup_invalid")
-        conn = sqlite3.connect(staged / HUB_DB)
-        try:
-            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            conn.close()
+        result = file_integrity(staged / HUB_DB)
         if result != "ok":
             raise HubError(f"the database in the backup is damaged: {result}",
                            code="backup_invalid")

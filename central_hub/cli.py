@@ -57,12 +57,20 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+TLS_NAME = click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
+                        help="Host name or IP address the certificate is for (repeatable; "
+                             "default localhost and 127.0.0.1).")
+
+
 @main.command()
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option("--name", default="county-hub", show_default=True,
               help="Name of the hub, the issuer of its signed documents.")
+@click.option("--tls", "make_tls", is_flag=True,
+              help="Also make a self-signed TLS certificate (tls/hub.crt, tls/hub.key).")
+@TLS_NAME
 @_guarded
-def init(data_dir: str, name: str) -> None:
+def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -> None:
     """Create the hub's keys, store and its three administrators in DATA_DIR."""
     from .accounts import ADMIN_ROLES, ROLE_DUTIES
     from .bootstrap import init_hub
@@ -71,6 +79,8 @@ def init(data_dir: str, name: str) -> None:
     click.echo(f"signing key fingerprint: {result.identity.fingerprint}")
     for kind, version in result.published:
         click.echo(f"published {kind} version {version}")
+    if make_tls or tls_names:
+        _tls_cert(data_dir, tls_names, new_key=True, next_=False, promote=False)
     for role, (username, password) in result.admins.items():
         click.echo(f"{role} user: {username}  password: {password}  "
                    f"({ADMIN_ROLES[role]}：{ROLE_DUTIES[role]})")
@@ -78,16 +88,68 @@ def init(data_dir: str, name: str) -> None:
                "三权分立, one account never holds two administrator roles)")
 
 
+def _tls_cert(data_dir: str, names: tuple[str, ...], *, new_key: bool, next_: bool,
+              promote: bool) -> None:
+    from .identity import load_identity
+    from .tls import make_certificate, make_next, promote_next, publish_pins, tls_files
+    config = _config(data_dir)
+    files = tls_files(config)
+    if promote:
+        pin = promote_next(config)
+        click.echo(f"next TLS certificate is now current: {files.cert} (pin {pin}); "
+                   "restart serve with it")
+    elif next_:
+        pin = make_next(config, names)
+        click.echo(f"next TLS certificate: {files.next_cert} (pin {pin}); promote it with "
+                   "`central-hub tls-cert --promote` once the nodes have synced")
+    else:
+        pin = make_certificate(config, names, new_key=new_key or not files.key.exists())
+        click.echo(f"TLS certificate: {files.cert}  key: {files.key}  (pin {pin})")
+    store = _store(config)
+    try:
+        content = publish_pins(store, load_identity(config), config)
+    finally:
+        store.close()
+    click.echo("published config.tls: " + ", ".join(f"{k} {v[:16]}..." for k, v in
+                                                      content.items()))
+
+
+@main.command("tls-cert")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@TLS_NAME
+@click.option("--new-key", is_flag=True,
+              help="Re-issue with a new key (nodes that do not know its pin will refuse it: "
+                   "prefer --next and --promote).")
+@click.option("--next", "next_", is_flag=True,
+              help="Make the next certificate (new key) and announce its pin to the nodes.")
+@click.option("--promote", is_flag=True, help="Make the announced next certificate current.")
+@_guarded
+def tls_cert(data_dir: str, tls_names: tuple[str, ...], new_key: bool, next_: bool,
+             promote: bool) -> None:
+    """Make, re-issue or rotate the hub's self-signed TLS certificate; publish its pins."""
+    if sum((new_key, next_, promote)) > 1:
+        raise HubError("give at most one of --new-key, --next, --promote", code="usage")
+    _tls_cert(data_dir, tls_names, new_key=new_key, next_=next_, promote=promote)
+
+
 @main.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--tls-cert", default=None, type=click.Path(dir_okay=False),
+              help="Serve HTTPS with this certificate (PEM), e.g. DATA_DIR/tls/hub.crt.")
+@click.option("--tls-key", default=None, type=click.Path(dir_okay=False),
+              help="The certificate's key (PEM, readable by its owner only).")
 @_guarded
-def serve(data_dir: str, host: str, port: int) -> None:
+def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
+          tls_key: str | None) -> None:
     """Serve the hub (sync API and fleet page)."""
     import uvicorn
 
+    from web.transport import plain_http_warning, tls_serve_options
+
     from .app import create_app
+    options = tls_serve_options(tls_cert, tls_key)
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -95,7 +157,11 @@ def serve(data_dir: str, host: str, port: int) -> None:
     finally:
         store.close()
     app = create_app(config)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    warning = plain_http_warning(host, options)
+    if warning:
+        logging.getLogger("central_hub").warning(warning)
+        click.echo(warning, err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", **options)
 
 
 @main.command("enroll-token")
@@ -103,20 +169,31 @@ def serve(data_dir: str, host: str, port: int) -> None:
 @click.option("--node", "code", required=True, help="Node code, e.g. XZ-001.")
 @click.option("--name", required=True, help="Name of the centre, e.g. 城关镇便民服务中心.")
 @click.option("--ttl", default=72.0, show_default=True, type=float, help="Hours of validity.")
+@click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Pin this TLS certificate in the token (default: DATA_DIR/tls/hub.crt "
+                   "when it exists).")
+@click.option("--no-tls-pin", is_flag=True, help="Print the token without a TLS pin.")
 @_guarded
-def enroll_token(data_dir: str, code: str, name: str, ttl: float) -> None:
-    """Print a one-time enrolment token for a node."""
+def enroll_token(data_dir: str, code: str, name: str, ttl: float, tls_cert: str | None,
+                 no_tls_pin: bool) -> None:
+    """Print a one-time enrolment token for a node (with the hub's TLS pin after a dot)."""
+    from protocol.tls import encode_token_pin
+
     from .enrolment import issue_token
     from .identity import load_identity
+    from .tls import file_pin, tls_files
     config = _config(data_dir)
+    pin = None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
+                                           else tls_files(config).cert)
     store = _store(config)
     try:
         token, expires = issue_token(store, config, code, name, ttl)
     finally:
         store.close()
-    click.echo(token)
+    click.echo(token + (f".{encode_token_pin(pin)}" if pin else ""))
     click.echo(f"node {code} ({name}); valid until {expires}; hub key fingerprint "
-               f"{load_identity(config).fingerprint}", err=True)
+               f"{load_identity(config).fingerprint}"
+               + (f"; TLS pin {pin}" if pin else "; no TLS pin (plain http)"), err=True)
 
 
 @main.command()

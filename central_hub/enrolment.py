@@ -40,6 +40,7 @@ def normalise_token(text: str) -> str:
     """The canonical form of a typed token; raise ``enroll_token_malformed`` if mistyped."""
     if not isinstance(text, str) or len(text) > 200:
         raise HubError("enrolment token is missing", code="enroll_token_malformed")
+    text = text.partition(".")[0]    # a TLS pin after the dot is the node's (protocol/tls.py)
     cleaned = "".join(ch for ch in text.upper() if ch not in " -\t").translate(_TRANSLATE)
     if len(cleaned) != RANDOM_CHARS + CHECK_CHARS or any(ch not in ALPHABET for ch in cleaned):
         raise HubError(f"enrolment token must be {RANDOM_CHARS + CHECK_CHARS} characters of "

@@ -28,6 +28,7 @@ from protocol.config_docs import (
 )
 from protocol.document import sign_document
 from protocol.errors import ProtocolError
+from protocol.tls import CONFIG_TLS, validate_tls_content
 
 from .config import HubConfig
 from .errors import HubError
@@ -43,6 +44,8 @@ def _validate(kind: str, content: Any) -> None:
             catalogue.validate_catalogue(content)
         elif kind == CONFIG_CALENDAR:
             working_calendar.Calendar.from_document(content)
+        elif kind == CONFIG_TLS:
+            validate_tls_content(content)
     except (ValueError, ProtocolError) as exc:
         raise HubError(f"{kind} content is not valid: {exc}", code="config_invalid") from None
 
@@ -90,12 +93,22 @@ def config_wire(store: HubStore, kind: str, version: int | None = None) -> dict:
 
 
 def manifest_wire(store: HubStore, identity: HubIdentity, config: HubConfig) -> dict:
+    """The signed manifest; the newest config.tls rides beside it as ``"tls"`` (older
+    nodes refuse a manifest listing a kind they do not know, and ignore the sibling)."""
     entries = {}
+    tls = None
     for record in store.latest_configs():
+        if record.kind == CONFIG_TLS:
+            tls = record
+            continue
         digest = hashlib.sha256(record.canonical).hexdigest()
         entries[record.kind] = ManifestEntry(record.version, digest)
-    return sign_manifest(identity.signing_key, issuer=identity.name,
+    wire = sign_manifest(identity.signing_key, issuer=identity.name,
                          issued_at=config.now_ts(), entries=entries).to_wire()
+    if tls is not None:
+        wire["tls"] = {"document": tls.canonical.decode("utf-8"),
+                       "signature": tls.signature.hex()}
+    return wire
 
 
 def key_statements_wire(store: HubStore) -> list[dict]:

@@ -32,6 +32,7 @@ from protocol.errors import ProtocolError
 from web import assets, security
 from web.errors import error_response, install_error_handlers
 from web.templating import is_htmx, make_templates, static_mount
+from web.transport import TransportSecurityMiddleware
 
 from . import sync_status
 from .config import NodeConfig
@@ -109,6 +110,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
     handlers[ProtocolError] = protocol_error
 
     middleware = [
+        Middleware(TransportSecurityMiddleware),   # no-store; HSTS, Secure over HTTPS
         Middleware(security.SecurityHeadersMiddleware),
         security.body_limit_middleware(config.max_body_bytes, templates),
         security.session_middleware(config.secret_key, config.settings.get("https_only", False),

@@ -86,16 +86,31 @@ def init(data_dir: str, code: str, name: str, admin_password: str | None,
 @click.option("--sync-interval", type=click.IntRange(1), default=None,
               help="Seconds between sync rounds (default: node.json settings.sync_interval).")
 @click.option("--no-sync", is_flag=True, help="Do not sync with the hub in the background.")
+@click.option("--tls-cert", default=None, type=click.Path(dir_okay=False),
+              help="Serve HTTPS with this certificate (PEM), e.g. from edge-node tls-cert.")
+@click.option("--tls-key", default=None, type=click.Path(dir_okay=False),
+              help="The certificate's key (PEM, readable by its owner only).")
 @handles_errors
 def serve(data_dir: str, host: str, port: int, sync_interval: int | None,
-          no_sync: bool) -> None:
+          no_sync: bool, tls_cert: str | None, tls_key: str | None) -> None:
     """Serve the node's web app, and sync with the hub in the background."""
     import uvicorn
+
+    from web.transport import TlsSetupError, plain_http_warning, tls_serve_options
 
     from .app import create_app
     from .config import load_config
     from .sync import SyncService, hold_serve_lock
+    try:
+        options = tls_serve_options(tls_cert, tls_key)
+    except TlsSetupError as exc:
+        click.echo(f"错误：TLS 证书或密钥不可用 / {exc}", err=True)
+        sys.exit(1)
     config = load_config(data_dir)
+    warning = plain_http_warning(host, options)
+    if warning:
+        log.warning(warning)
+        click.echo(warning, err=True)
     lock = hold_serve_lock(data_dir)
     try:
         app = create_app(config)
@@ -105,12 +120,41 @@ def serve(data_dir: str, host: str, port: int, sync_interval: int | None,
             app.state.sync_service = service
             service.start()
         try:
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                        **options)
         finally:
             if service is not None:
                 service.stop()
     finally:
         lock.close()
+
+
+@main.command("tls-cert")
+@DATA_DIR
+@click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
+              help="Host name or IP address of this centre's computer (repeatable; default "
+                   "localhost and 127.0.0.1).")
+@click.option("--new-key", is_flag=True, help="Make a new key instead of reusing tls/node.key.")
+@handles_errors
+def tls_cert(data_dir: str, tls_names: tuple[str, ...], new_key: bool) -> None:
+    """Make (or re-issue) a self-signed TLS certificate: DATA_DIR/tls/node.crt and node.key."""
+    from pathlib import Path
+
+    from web.transport import TlsSetupError, write_self_signed
+
+    from .config import load_config
+    config = load_config(data_dir)
+    base = Path(data_dir) / "tls"
+    base.mkdir(mode=0o700, exist_ok=True)
+    try:
+        write_self_signed(base / "node.crt", base / "node.key", tls_names,
+                          common_name=config.code, new_key=new_key)
+    except TlsSetupError as exc:
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(1)
+    click.echo(f"已生成 TLS 证书 {base / 'node.crt'}，密钥 {base / 'node.key'}（仅本人可读）；"
+               f"启动：edge-node serve {data_dir} --tls-cert {base / 'node.crt'} "
+               f"--tls-key {base / 'node.key'}")
 
 
 @main.command()

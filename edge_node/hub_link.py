@@ -18,7 +18,9 @@ Errors (all ``edge_node.errors.NodeError``, so the CLI prints ``zh`` on one line
     │                         transient, retry later with back-off (``network`` is True)
     ├── HubRefused            the hub answered with an error ``code`` (docs/sync.md table)
     └── HubUntrusted          an answer is not signed by the pinned hub key, and the
-                              hub's key statements do not lead to the key it used
+                              hub's key statements do not lead to the key it used; or
+                              (``hub_tls_untrusted``) the hub's TLS certificate is not
+                              pinned / not trusted: the request was never sent
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from protocol.keys import PrivateKey, PublicKey
 from protocol.request_auth import H_HUB_KEY, H_HUB_TIME, sign_request
 
 from .errors import NodeError
+from .tls import TlsPinMismatch, tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +313,19 @@ class HubLink:
                 response = self.http.request(method, self.hub_url + path, **kwargs)
             content = response.content
         except TRANSPORT_ERRORS as exc:
+            failure = tls_failure(exc)
+            if isinstance(failure, TlsPinMismatch):
+                raise HubUntrusted(
+                    f"{method} {path}: {failure}; nothing was sent",
+                    zh="县级平台的 TLS 证书与本节点认可的指纹不符，已停止连接，未发送任何数据"
+                       "（可能连到了假冒的平台，请联系县级管理员核实）",
+                    code="hub_tls_untrusted") from None
+            if failure is not None:
+                reason = getattr(failure, "verify_message", None) or failure
+                raise HubUntrusted(
+                    f"{method} {path}: the hub's TLS certificate is not trusted: {reason}; "
+                    "enrol with a token that carries the hub's TLS pin", zh="县级平台的 TLS 证书不受信任，已停止连接，未发送任何"
+                    "数据（请使用带证书指纹的接入令牌）", code="hub_tls_untrusted") from None
             raise HubUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}",
                                  zh="无法连接县级平台（网络不通或中断）") from None
         after = self.node.now()

@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
@@ -46,6 +45,7 @@ from protocol.request_auth import sign_enrolment
 from .config import NODE_FILE, SECRET_FILE, load_config, write_secret
 from .errors import SetupError
 from .hub_link import REFUSAL_ZH, HubRefused, HubUnreachable, HubUntrusted, SyncError
+from .store import Store
 from .store import evaluations as evaluations_sql
 from .store import field as sql
 
@@ -70,12 +70,10 @@ def backup_node(data_dir: str | os.PathLike, file: str | os.PathLike) -> dict:
     load_config(data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "node.db"
-        source = sqlite3.connect(str(data_dir / "node.db"))
-        target = sqlite3.connect(str(copy))
+        source = Store.open(data_dir / "node.db", migrate=False)
         try:
-            source.backup(target)
+            source.backup_to(copy)
         finally:
-            target.close()
             source.close()
         fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
@@ -383,12 +381,12 @@ def _empty(data_dir: Path) -> None:
 def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str | None,
                          http, clock) -> dict:
     from .node import open_node
-    from .sync import SyncClient, default_http
+    from .sync import SyncClient, default_http, node_tls_pins
     _extract_backup(backup, data_dir)
     config = load_config(data_dir, clock=clock) if clock else load_config(data_dir)
     node = open_node(config)
     owns = http is None
-    http = http or default_http()
+    http = http or default_http(pins=lambda: node_tls_pins(node))
     try:
         state = node.store.sync_state()
         hub_url = (hub_url or state.get("hub_url") or "").rstrip("/")

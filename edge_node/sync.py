@@ -42,14 +42,15 @@ from protocol.ack import Ack, verify_ack
 from protocol.batch import encode_batch, split_batches
 from protocol.calendar import Calendar
 from protocol.catalogue import validate_catalogue
-from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, verify_config, \
-    verify_manifest
+from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, CONFIG_TLS, \
+    verify_config, verify_manifest
 from protocol.config_docs import CONFIG_NOTICES   # notices (issue #8, edge_node/notices.py)
 from protocol.document import verify_document
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey, PublicKey, load_private_key, save_private_key
 from protocol.request_auth import sign_enrolment
+from protocol.tls import TlsPinError, split_token, validate_tls_content
 
 from . import catalogue as node_catalogue
 from . import deadlines
@@ -57,6 +58,7 @@ from .config import NODE_FILE
 from .errors import NodeError, SetupError, ValidationError
 from .hub_link import REFUSAL_ZH, HubLink, HubRefused, HubUnreachable, HubUntrusted, \
     NotEnrolled, SyncError
+from .tls import hub_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,22 @@ PULLED_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR, CONFIG_NOTICES,
                 "config.rules")   # supervision rules (issue #9, edge_node/supervision.py)
 
 
-def default_http(timeout: float = 60.0):
-    """The HTTP client a node uses when none is injected."""
+def default_http(timeout: float = 60.0, pins: Callable[[], Any] | None = None):
+    """The HTTP client a node uses when none is injected.
+
+    ``pins()`` gives the hub's TLS pins at each new connection (edge_node/tls.py): with
+    pins, an https hub must present a pinned key; without, ordinary CA verification."""
     import httpx
     # keep-alive shorter than uvicorn's 5 s, so an idle connection is not reused as the hub
     # closes it
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False,
-                        trust_env=False, limits=httpx.Limits(keepalive_expiry=4.0))
+                        trust_env=False, limits=httpx.Limits(keepalive_expiry=4.0),
+                        verify=hub_ssl_context(pins or tuple))
+
+
+def node_tls_pins(node) -> tuple[str, ...]:
+    """The hub TLS pins ``node`` trusts now (from its token, then from config.tls)."""
+    return tuple((node.store.sync_state().get("hub_tls") or {}).get("pins") or ())
 
 
 @dataclass
@@ -127,7 +138,8 @@ class SyncClient:
         self.push_version = push_version or configured_version(node)
         self.attachment_budget_bytes = attachment_budget_bytes
         self._owns_http = http is None
-        self.http = http if http is not None else default_http()
+        self._enrol_pins: tuple[str, ...] = ()
+        self.http = http if http is not None else default_http(pins=self.tls_pins)
         self.link = HubLink(node, self.http, hub_url=hub_url)
         self.link.protocol_version = self.push_version
         self.max_batch_events = max_batch_events
@@ -142,6 +154,9 @@ class SyncClient:
     def store(self):
         return self.node.store
 
+    def tls_pins(self) -> tuple[str, ...]:
+        return self._enrol_pins or node_tls_pins(self.node)
+
     # ------------------------------------------------------------------ enrolment
 
     def enroll(self, hub_url: str, token: str, *,
@@ -154,7 +169,16 @@ class SyncClient:
         hub_url = hub_url.rstrip("/")
         if not hub_url.startswith(("http://", "https://")):
             raise ValidationError("hub", "url", "县级平台地址须以 http:// 或 https:// 开头")
-        token = token.strip()
+        try:
+            token, pin = split_token(token)
+        except TlsPinError as exc:
+            raise ValidationError("token", "tls_pin", "接入令牌中点号后的证书指纹输入有误（校验位不符），"
+                                  "请核对后重新输入", str(exc)) from None
+        if pin and not hub_url.startswith("https://"):
+            raise ValidationError("hub", "https_required",
+                                  "接入令牌带有县级平台的 TLS 证书指纹，县级平台地址须以 https:// 开头",
+                                  "the token carries the hub's TLS pin: use an https:// URL")
+        self._enrol_pins = (pin,) if pin else ()
         self.link.hub_url = hub_url
         key = self._request_key()
         body = {"token": token, "public_key": key.public.hex,
@@ -197,10 +221,12 @@ class SyncClient:
         self.store.save_sync_state(
             hub_url=hub_url, hub_name=str(hub.get("name") or ""), hub_signing_key=signing.hex,
             hub_encryption_key=encryption, enrolled_at=format_ts(self.node.now()),
+            hub_tls={"pins": [pin], "source": "token"} if pin else None,
             status="active", initial_key=state.get("initial_key") or _initial_key(self.node),
             last_error_code=None, last_error_zh=None, last_error_network=None)
         self.link.save_offset(force=True)
         _write_hub_url(self.node.config.data_dir, hub_url)
+        self._enrol_pins = ()
         log.info("enrolled with hub %s (%s)", hub_url, signing.fingerprint)
         return {"hub_name": hub.get("name"), "fingerprint": signing.fingerprint,
                 "hub_url": hub_url}
@@ -406,6 +432,8 @@ class SyncClient:
         report = report if report is not None else RoundReport()
         answer = self.link.request("GET", "/sync/v1/manifest", key=self._request_key())
         manifest = self.link.verified(verify_manifest, answer.data)
+        if isinstance(answer.data, dict) and answer.data.get("tls") is not None:
+            self._apply_tls(answer.data["tls"])
         applied = dict(self.store.sync_state().get("config_versions") or {})
         for kind in PULLED_KINDS:
             entry = manifest.get(kind)
@@ -453,6 +481,23 @@ class SyncClient:
                              code="config_invalid") from None
         applied.update(updated)
         log.info("applied %s version %d", doc.kind, doc.version)
+
+    def _apply_tls(self, wire) -> None:
+        """Trust the pins of a newer config.tls (sent beside the manifest)."""
+        doc = self.link.verified(lambda w, key: verify_config(w, key, CONFIG_TLS), wire)
+        held = self.store.sync_state().get("hub_tls") or {}
+        if held.get("digest") == doc.digest or (held.get("version") or 0) > doc.version:
+            return
+        try:
+            pins = validate_tls_content(doc.content)
+        except TlsPinError as exc:
+            raise HubRefused(f"config.tls version {doc.version} cannot be applied: {exc}",
+                             zh=f"县级平台下发的 TLS 证书指纹（版本 {doc.version}）内容有误，未应用，"
+                                "请联系县级管理员", code="config_invalid") from None
+        self.store.save_sync_state(hub_tls={"pins": list(pins), "source": "config.tls",
+                                            "version": doc.version, "digest": doc.digest})
+        log.info("hub TLS pins now %s (config.tls version %d)",
+                 ", ".join(p[:16] for p in pins), doc.version)
 
     # ------------------------------------------------------------------ status
 
@@ -635,7 +680,7 @@ class SyncService:
                  backoff_cap: float = 600.0, rng: Callable[[], float] = random.random,
                  client_options: dict | None = None) -> None:
         self.config = config
-        self.http_factory = http_factory or default_http
+        self.http_factory = http_factory   # None: the client's own, with the node's pins
         self.interval = max(1.0, float(interval or config.sync_interval))
         self.backoff_base = backoff_base
         self.backoff_cap = max(backoff_cap, self.interval)
@@ -696,7 +741,7 @@ class SyncService:
         except Exception:
             log.exception("sync service cannot open the node")
             return
-        http = self.http_factory()
+        http = self.http_factory() if self.http_factory is not None else None
         client = SyncClient(node, http, **self.client_options)
         scheduler = schedule.Scheduler()
         try:
@@ -717,7 +762,9 @@ class SyncService:
         finally:
             scheduler.clear()
             try:
-                http.close()
+                client.close()
+                if http is not None:
+                    http.close()
             finally:
                 node.close()
 

@@ -44,13 +44,16 @@ from .canonical import canonical_bytes
 from .document import SignedDocument, sign_document, verify_document
 from .errors import DocumentError, SignatureError
 from .keys import PrivateKey, PublicKey
+from .tls import CONFIG_TLS
 
 CONFIG_CATALOGUE = "config.catalogue"
 CONFIG_CALENDAR = "config.calendar"
 CONFIG_RULES = "config.rules"          # supervision rules (later issue)
 CONFIG_NOTICES = "config.notices"      # notices to township staff (later issue)
 INBOX = "inbox"                        # on-line applications for one node (later issue)
-CONFIG_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR, CONFIG_RULES, CONFIG_NOTICES, INBOX)
+# the hub's TLS pins (protocol/tls.py): never listed in the manifest, sent beside it
+CONFIG_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR, CONFIG_RULES, CONFIG_NOTICES, INBOX,
+                CONFIG_TLS)
 
 MANIFEST_KIND = "config.manifest"
 KEY_ROTATED_KIND = "hub.key_rotated"
@@ -233,7 +236,8 @@ def follow_key_statements(pinned: PublicKey, statements: Iterable[Any]) -> tuple
 
 
 __all__ = ["CONFIG_CALENDAR", "CONFIG_CATALOGUE", "CONFIG_KINDS", "CONFIG_NOTICES",
-           "CONFIG_RULES", "ConfigDocument", "ConfigError", "INBOX", "KEY_ROTATED_KIND",
+           "CONFIG_RULES", "CONFIG_TLS", "ConfigDocument", "ConfigError", "INBOX",
+           "KEY_ROTATED_KIND",
            "KeyStatement", "MANIFEST_KIND", "ManifestEntry", "check_config_kind",
            "follow_key_statements", "sign_config", "sign_key_statement", "sign_manifest",
            "verify_config", "verify_key_statement", "verify_manifest"]

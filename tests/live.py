@@ -35,11 +35,12 @@ def run_cli(*args: str, timeout: float = 120) -> str:
     return result.stdout
 
 
-def wait_http(url: str, seconds: float = 20) -> None:
+def wait_http(url: str, seconds: float = 20, verify: bool = True) -> None:
+    """Wait until ``url`` answers (``verify=False``: a self-signed https server)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=verify)
             return
         except httpx.HTTPError:
             time.sleep(0.1)

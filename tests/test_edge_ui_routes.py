@@ -144,6 +144,7 @@ def test_every_route_with_every_role(world, role):
         response = client.get(paths.get(route, route))
         assert response.status_code == expected_get(route, role), (route, role)
         assert response.status_code < 500
+        assert not node.store.conn.in_transaction, route   # no request leaves one open
         if response.status_code in (403, 404) and route.startswith("/api/"):
             assert "applicant" not in response.text and response.json()["error"]["detail"]
         elif response.status_code in (403, 404):
@@ -152,6 +153,7 @@ def test_every_route_with_every_role(world, role):
     for action, (state, item, allowed) in ACTIONS.items():
         no = make_case(node, staff, state, item=item)
         response = client.post(f"/cases/{no}/act/{action}", data={"csrf_token": token})
+        assert not node.store.conn.in_transaction, action
         if role is None:
             assert response.status_code == 401, action
         elif role in allowed:
@@ -335,6 +337,7 @@ def test_random_posts_with_session_and_csrf_never_5xx(world, fresh_sessions, rou
     client, token = FUZZ_SESSIONS[key]
     response = client.post(path, data={**_clean(form), "csrf_token": token})
     assert response.status_code < 500, (path, form, response.text[-300:])
+    assert not node.store.conn.in_transaction, path
 
 
 @pytest.mark.parametrize("route,role", FUZZ_ROUTES, ids=[r for r, _ in FUZZ_ROUTES])
@@ -354,3 +357,4 @@ def test_random_posts_without_session_or_csrf_never_5xx(world, fresh_sessions, r
         data["csrf_token"] = "forged-token"
     response = client.post(path, data=data)
     assert response.status_code in (400, 401, 403, 413, 422), (path, response.status_code)
+    assert not node.store.conn.in_transaction, path

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .interface import HubStore, StoreError
-from .sqlite import SqliteHubStore
+from .sqlite import SqliteHubStore, file_integrity, snapshot_summary
 
 
 def open_store(path: str | Path, now: str) -> HubStore:
     return SqliteHubStore(path, now)
 
 
-__all__ = ["HubStore", "SqliteHubStore", "StoreError", "open_store"]
+__all__ = ["HubStore", "SqliteHubStore", "StoreError", "file_integrity", "open_store",
+           "snapshot_summary"]

@@ -11,9 +11,9 @@ provides the same functions. Scope arguments everywhere: ``nodes`` (None: any no
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+from .sqlite import connect
 
 OPEN_CLOCK_STATES = ("accepted", "suspended", "decided")
 # literal, so that SQLite can use the partial index face_open_due
@@ -305,8 +305,7 @@ def iter_drill_down(store, metric: str, *, since: str, until: str, today: str, n
         item=item)
     glue = " AND " if where else "WHERE "
     cols = ", ".join(f"c.{c}" for c in _CASE_COLUMNS)
-    conn = sqlite3.connect(Path(store.path).resolve().as_uri() + "?mode=ro", uri=True,
-                           check_same_thread=False)
+    conn = connect(store.path, read_only=True)
     after: tuple = ("", "")
     try:
         while True:

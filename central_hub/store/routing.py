@@ -174,5 +174,12 @@ def takes(store, tracking_no: str) -> list[dict]:
 
 
 def add_file(store, sha256: str, mime: str, size: int, at: str) -> None:
-    store.conn.execute("INSERT OR IGNORE INTO application_files (sha256, mime, size, "
-                       "stored_at) VALUES (?, ?, ?, ?)", (sha256, mime, size, at))
+    with store.transaction():
+        store.conn.execute("INSERT OR IGNORE INTO application_files (sha256, mime, size, "
+                           "stored_at) VALUES (?, ?, ?, ?)", (sha256, mime, size, at))
+
+
+def file_record(store, sha256: str) -> dict | None:
+    row = store.conn.execute("SELECT sha256, mime, size, stored_at FROM application_files "
+                             "WHERE sha256 = ?", (sha256,)).fetchone()
+    return dict(zip(("sha256", "mime", "size", "stored_at"), row)) if row else None

@@ -1,11 +1,16 @@
 """The hub's store on SQLite (sqlite-utils): the only module of the hub that holds SQL.
 
-One connection per store instance, opened in WAL mode with ``synchronous=FULL`` so an
-acknowledged event survives a power cut. The web app uses one store per app instance and
-calls it from ``async`` endpoints on the event-loop thread, so requests never interleave
-inside a transaction; the connection is opened with ``check_same_thread=False`` only
-because Starlette's TestClient runs the app on a thread of its own. Background jobs run on
-the same event loop (see :mod:`central_hub.jobs`). Other threads must open their own store.
+One connection per store instance, opened by :func:`connect` in WAL mode with
+``synchronous=FULL`` so an acknowledged event survives a power cut, and in autocommit mode
+(``isolation_level=None``): the sqlite3 module never opens a transaction by itself, so a
+statement outside :meth:`SqliteHubStore.transaction` can never leave the write lock held
+and later commits turned into savepoints of a transaction nobody commits.
+
+The web app uses one store per app instance from ``async`` endpoints on the event-loop
+thread; no transaction spans an ``await``, so requests never interleave inside one. The
+connection is opened with ``check_same_thread=False`` only because Starlette's TestClient
+runs the app on a thread of its own. The background jobs (:mod:`central_hub.jobs`) run on
+a thread with a store of their own; exports read on a read-only connection of their own.
 
 Write transactions start with ``BEGIN IMMEDIATE`` (WAL: a read that turns into a write
 would fail with SQLITE_BUSY_SNAPSHOT instead of waiting); nested ``transaction()`` blocks
@@ -83,12 +88,48 @@ def _alert(row: Sequence) -> AlertRecord:
                        occurrences=occurrences, last_raised_at=last_raised_at, id=id_)
 
 
+def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Every SQLite connection of the hub is opened here, in autocommit mode.
+
+    ``isolation_level=None`` turns off the sqlite3 module's implicit ``BEGIN``: a statement
+    outside :meth:`SqliteHubStore.transaction` is committed on its own at once, never left
+    in a transaction that nobody commits (which would hold the write lock and make every
+    later ``transaction()`` a savepoint inside it, so nothing written would be durable).
+    """
+    if read_only:
+        return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
+                               check_same_thread=False, isolation_level=None, timeout=30)
+    return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                           timeout=30)
+
+
+def snapshot_summary(path: str | Path) -> tuple[int, int, dict[str, int]]:
+    """Of a database copy: its last log position, its event count, each node's acked seq."""
+    conn = connect(path, read_only=True)
+    try:
+        last, count = conn.execute(
+            "SELECT COALESCE(MAX(position), 0), COUNT(*) FROM events").fetchone()
+        heads = dict(conn.execute("SELECT code, acked_seq FROM nodes").fetchall())
+    finally:
+        conn.close()
+    return last, count, heads
+
+
+def file_integrity(path: str | Path) -> str:
+    """SQLite's ``integrity_check`` of a database file (``"ok"`` when sound)."""
+    conn = connect(path, read_only=True)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
 class SqliteHubStore:
     """:class:`central_hub.store.interface.HubStore` on one SQLite file."""
 
     def __init__(self, path: str | Path, now: str) -> None:
         self.path = str(path)
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn = connect(self.path)
         self.db = sqlite_utils.Database(conn)
         conn.execute("PRAGMA page_size=16384")     # takes effect on a new database only
         conn.execute("PRAGMA journal_mode=WAL")
@@ -838,10 +879,9 @@ class SqliteHubStore:
 
     def backup_to(self, path: str | Path) -> None:
         """A consistent copy of the whole database, taken while others keep writing (WAL)."""
-        target = sqlite3.connect(str(path))
+        target = connect(path)
         try:
-            with target:
-                self.conn.backup(target, pages=-1)
+            self.conn.backup(target, pages=-1)
         finally:
             target.close()
 

@@ -48,6 +48,18 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Every SQLite connection of the node is opened here, in autocommit mode.
+
+    ``isolation_level=None`` turns off the sqlite3 module's implicit ``BEGIN``: a statement
+    outside :meth:`Store.transaction` commits on its own at once instead of opening a
+    transaction that nobody commits (which would hold the write lock and turn every later
+    ``transaction()`` into a savepoint, so nothing after it would be durable).
+    """
+    return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                           timeout=10)
+
+
 class Store:
     """The node database. Build with :meth:`open`; see the module docstring."""
 
@@ -70,7 +82,7 @@ class Store:
              migrate: bool = True) -> "Store":
         """Open (creating if needed) the database at ``path`` and apply pending migrations."""
         try:
-            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            conn = connect(path)
         except sqlite3.Error as exc:
             raise SetupError(f"cannot open database {path}: {exc}",
                              zh=f"无法打开数据库 {path}：{exc}") from None
@@ -91,6 +103,15 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of the whole database (SQLite online backup), taken while
+        others may keep writing."""
+        target = connect(path)
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Store"]:

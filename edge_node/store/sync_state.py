@@ -23,6 +23,7 @@ FIELDS: dict[str, type] = {
     "last_error_code": str, "last_error_zh": str, "last_error_network": bool,
     "clock_offset_ms": int, "rotation": dict, "initial_key": str,
     "config_versions": dict,
+    "hub_tls": dict,        # {"pins": [hex], "source", "version", "digest"} (edge_node/tls.py)
     # sync in the field (edge_node/usb.py, restore.py, attachments_transport.py)
     "resend_from": int, "epoch": dict, "push_version": str, "last_export": dict,
 }
