@@ -22,8 +22,18 @@ from .orgs import OrgTree
 from .records import Account
 from .store import HubStore
 
+ADMIN_ROLES = {
+    "system_admin": "系统管理员",
+    "security_admin": "安全管理员",
+    "audit_admin": "审计管理员",
+}
+"""The three administrators of GB/T 22239-2019 level 3 (三权分立), the one place their names
+live: the system administrator runs the system (org units, nodes and fleet, catalogue,
+calendar, settings), the security administrator its accounts (roles, passwords, sessions,
+API tokens), the audit administrator reads and exports the audit log, which nobody else
+does. An account has exactly one role (``users.role``), so it never holds two of them."""
 ROLES = {
-    "admin": "系统管理员",
+    **ADMIN_ROLES,
     "centre_staff": "服务中心工作人员",
     "dept_reviewer": "部门审核员",
     "legal_reviewer": "法制审查员（法制办）",
@@ -31,40 +41,49 @@ ROLES = {
     "supervisor": "监察人员",
     "viewer": "查看人员",
 }
+ROLE_DUTIES = {
+    "system_admin": "组织机构、事项目录、工作日历、系统配置、节点与运行状态",
+    "security_admin": "账号、角色、密码、会话与接口令牌",
+    "audit_admin": "查阅和导出审计日志",
+}
 ALL = frozenset(ROLES)
+STAFF = ALL - {"security_admin", "audit_admin"}
+"""Who sees the county's business data (cases, items, disclosure, supervision …): not the
+security and audit administrators, whose work is accounts and the audit log."""
 CAPABILITIES: dict[str, frozenset[str]] = {
     "home": ALL,
-    "cases.view": ALL,
-    "catalogue.view": ALL,
-    "calendar.view": ALL,
-    "fleet.view": frozenset({"admin", "centre_staff", "supervisor", "viewer"}),
-    "catalogue.draft": frozenset({"admin", "dept_reviewer"}),
+    "cases.view": STAFF,
+    "catalogue.view": STAFF,
+    "calendar.view": STAFF,
+    "fleet.view": frozenset({"system_admin", "centre_staff", "supervisor", "viewer"}),
+    "catalogue.draft": frozenset({"system_admin", "dept_reviewer"}),
     "catalogue.legal_review": frozenset({"legal_reviewer"}),
     "catalogue.secrecy_review": frozenset({"secrecy_reviewer"}),
     "catalogue.approve": frozenset({"centre_staff"}),
-    "catalogue.import": frozenset({"admin"}),
-    "calendar.manage": frozenset({"admin"}),
-    "orgs.manage": frozenset({"admin"}),
-    "accounts.manage": frozenset({"admin"}),
-    "nodes.manage": frozenset({"admin"}),
-    "audit.view": frozenset({"admin", "supervisor"}),
-    "disclosure.view": ALL,
-    "disclosure.manage": frozenset({"admin", "centre_staff", "dept_reviewer"}),
+    "catalogue.import": frozenset({"system_admin"}),
+    "calendar.manage": frozenset({"system_admin"}),
+    "orgs.manage": frozenset({"system_admin"}),
+    "accounts.manage": frozenset({"security_admin"}),
+    "nodes.manage": frozenset({"system_admin"}),
+    "audit.view": frozenset({"audit_admin"}),
+    "disclosure.view": STAFF,
+    "disclosure.manage": frozenset({"system_admin", "centre_staff", "dept_reviewer"}),
     # the public face (issue #8, docs/hub-face.md)
-    "dashboard.view": ALL,
-    "evaluations.view": ALL,
-    "evaluations.answer": frozenset({"admin", "centre_staff"}),
-    "interactions.view": ALL,
-    "interactions.answer": frozenset({"admin", "centre_staff"}),
-    "notices.view": ALL,
-    "notices.manage": frozenset({"admin", "centre_staff"}),
-    "face.settings": frozenset({"admin"}),
-    "api_tokens.manage": frozenset({"admin"}),
+    "dashboard.view": STAFF,
+    "evaluations.view": STAFF,
+    "evaluations.answer": frozenset({"system_admin", "centre_staff"}),
+    "interactions.view": STAFF,
+    "interactions.answer": frozenset({"system_admin", "centre_staff"}),
+    "notices.view": STAFF,
+    "notices.manage": frozenset({"system_admin", "centre_staff"}),
+    "face.settings": frozenset({"system_admin"}),
+    "api_tokens.manage": frozenset({"security_admin"}),
     # electronic supervision (issue #9, docs/supervision.md)
-    "supervision.view": frozenset({"admin", "supervisor", "centre_staff", "dept_reviewer"}),
-    "supervision.answer": frozenset({"admin", "centre_staff", "dept_reviewer"}),
-    "supervision.decide": frozenset({"admin", "supervisor"}),
-    "supervision.manage": frozenset({"admin"}),
+    "supervision.view": frozenset({"system_admin", "supervisor", "centre_staff",
+                                   "dept_reviewer"}),
+    "supervision.answer": frozenset({"system_admin", "centre_staff", "dept_reviewer"}),
+    "supervision.decide": frozenset({"system_admin", "supervisor"}),
+    "supervision.manage": frozenset({"system_admin"}),
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10
@@ -73,6 +92,13 @@ MAX_PASSWORD = 200
 
 def can(account: Account | None, capability: str) -> bool:
     return account is not None and account.role in CAPABILITIES[capability]
+
+
+def missing_admin_roles(store: HubStore) -> list[str]:
+    """The administrator roles no active account holds (after an upgrade, say): each must
+    be given to a separate account with ``central-hub user add``."""
+    held = {a.role for a in store.accounts() if a.active}
+    return [role for role in ADMIN_ROLES if role not in held]
 
 
 class AccountError(HubError):
@@ -85,11 +111,14 @@ class AccountError(HubError):
 
 @dataclass(frozen=True)
 class CaseScope:
-    """Which cases an account sees: ``nodes`` (None: any node), ``department`` (None: any)."""
+    """Which cases an account sees: ``nodes`` (None: any node), ``department`` (None: any);
+    ``units``: the org units of the account's subtree (None: every unit), which scopes the
+    records kept by body rather than by node (disclosure requests)."""
 
     nodes: tuple[str, ...] | None = None
     department: str | None = None
     label: str = "全县"
+    units: tuple[str, ...] | None = None
 
     @property
     def everything(self) -> bool:
@@ -103,16 +132,17 @@ def case_scope(store: HubStore, account: Account) -> CaseScope:
     unit = tree.units.get(account.org_unit)
     if unit is None or unit.kind == "county":
         return CaseScope()
-    if unit.kind == "department":
-        return CaseScope(department=unit.code, label=unit.name)
     subtree = tree.subtree(unit.code)
+    if unit.kind == "department":
+        return CaseScope(department=unit.code, label=unit.name, units=tuple(sorted(subtree)))
     nodes = tuple(sorted(code for code, org in store.node_org_units().items() if org in subtree))
-    return CaseScope(nodes=nodes, label=unit.name)
+    return CaseScope(nodes=nodes, label=unit.name, units=tuple(sorted(subtree)))
 
 
 def may_edit_department(store: HubStore, account: Account, department: str | None) -> bool:
-    """Department reviewers draft their own department's items; administrators any."""
-    if account.role == "admin":
+    """Department reviewers draft their own department's items; the system administrator
+    any."""
+    if account.role == "system_admin":
         return True
     if account.role != "dept_reviewer" or not account.org_unit:
         return False

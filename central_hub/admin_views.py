@@ -96,13 +96,16 @@ async def home(request: Request) -> Response:
     hub = hub_of(request)
     account = account_of(request)
     scope = acc.case_scope(hub.store, account)
-    total, _ = hub.store.cases(nodes=scope.nodes, department=scope.department, limit=1)
+    total = None
+    if acc.can(account, "cases.view"):
+        total, _ = hub.store.cases(nodes=scope.nodes, department=scope.department, limit=1)
     queue = []
     for state, (capability, label, _) in STAGES.items():
         if acc.can(account, capability):
             queue.append((label, len(hub.store.drafts(states=[state]))))
     return show(request, "pages/home.html", {"scope": scope, "case_total": total,
-                                             "queue": queue, "tree": OrgTree.load(hub.store)})
+                                             "queue": queue, "tree": OrgTree.load(hub.store),
+                                             "duties": acc.ROLE_DUTIES.get(account.role)})
 
 
 # --------------------------------------------------------------------------- org units
@@ -255,6 +258,11 @@ async def account_update(request: Request) -> Response:
     if username == account_of(request).username and not form.get("active"):
         return _account_page(request, username,
                              ValidationErrors({"active": "不能停用自己正在使用的账号"}), 422)
+    if username == account_of(request).username \
+            and text_field(form, "role", 40) != before.role:
+        return _account_page(request, username,
+                             ValidationErrors({"role": "角色：不能更改自己账号的角色（三权分立）"}),
+                             422)
     try:
         with hub.store.transaction():
             after = acc.update_account(hub.store, username, role=text_field(form, "role", 40),
@@ -353,6 +361,8 @@ async def audit_page(request: Request) -> Response:
     total = hub.store.audit_count(**filters)
     pager = Pagination.from_query(request.query_params.get("page"), total, 50)
     entries = hub.store.audit_entries(**filters, offset=pager.offset, limit=pager.limit)
+    audit(request, "audit.viewed", None, {"filters": {k: v for k, v in filters.items() if v},
+                                          "page": pager.page, "entries": len(entries)})
     return show(request, "pages/audit.html",
                 {"entries": entries, "pager": pager, "shown": shown, "total": total,
                  "params": {k: v for k, v in shown.items() if v}},
@@ -378,7 +388,8 @@ async def audit_export(request: Request) -> Response:
         if len(batch) < 1000:
             break
         offset += 1000
-    audit(request, "audit.exported", None, {"filters": {k: v for k, v in filters.items() if v}})
+    audit(request, "audit.exported", None, {"filters": {k: v for k, v in filters.items() if v},
+                                            "entries": offset + len(batch)})
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'})
 

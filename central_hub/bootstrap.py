@@ -1,16 +1,18 @@
-"""Creating a hub: keys, store, the first admin, the first configuration documents."""
+"""Creating a hub: keys, store, the three administrators (系统管理员, 安全管理员, 审计管理员:
+one account each, 三权分立), the first configuration documents."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol.calendar import Calendar
 from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
 from web.security import hash_password
 
+from .accounts import ADMIN_ROLES
 from .config import HubConfig
 from .catalogue_admin import seed_items
 from .identity import HubIdentity, init_hub_files
@@ -20,6 +22,9 @@ from .store import open_store
 
 SAMPLE_CATALOGUE = Path(__file__).resolve().parent.parent / "protocol" / "samples" / "catalogue.json"
 ADMIN_USER = "admin"
+ADMIN_USERS = {"system_admin": ADMIN_USER, "security_admin": "secadmin",
+               "audit_admin": "auditadmin"}
+"""The user name ``init`` gives each administrator role (the roles: accounts.ADMIN_ROLES)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,9 @@ class InitResult:
     admin_user: str
     admin_password: str
     published: list[tuple[str, int]]
+    admins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """role -> (user name, password) of each administrator (``admin_user``: the system
+    administrator)."""
 
 
 def init_hub(data_dir: str | Path, name: str = "county-hub",
@@ -37,13 +45,15 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
     store = open_store(config.db_path, config.now_ts())
     config.db_path.chmod(0o600)
     try:
-        password = secrets.token_urlsafe(12)
         now = config.now_ts()
         published = []
         if publish_samples:
             seed_sample_units(store, now)
-        store.add_user(ADMIN_USER, hash_password(password), "admin", now, "系统管理员",
-                       SAMPLE_COUNTY[0] if publish_samples else None)
+        admins = {}
+        for role, label in ADMIN_ROLES.items():
+            admins[role] = (ADMIN_USERS[role], secrets.token_urlsafe(12))
+            store.add_user(ADMIN_USERS[role], hash_password(admins[role][1]), role, now, label,
+                           SAMPLE_COUNTY[0] if publish_samples else None)
         if publish_samples:
             doc = publish_config(store, identity, config, CONFIG_CALENDAR,
                                  Calendar.seeded().to_document(), "init")
@@ -55,4 +65,4 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
                 published.append((doc.kind, doc.version))
     finally:
         store.close()
-    return InitResult(identity, ADMIN_USER, password, published)
+    return InitResult(identity, ADMIN_USER, admins["system_admin"][1], published, admins)

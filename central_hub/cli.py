@@ -71,7 +71,8 @@ TLS_NAME = click.option("--tls-name", "tls_names", multiple=True, metavar="NAME"
 @TLS_NAME
 @_guarded
 def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -> None:
-    """Create the hub's keys, store and admin user in DATA_DIR."""
+    """Create the hub's keys, store and its three administrators in DATA_DIR."""
+    from .accounts import ADMIN_ROLES, ROLE_DUTIES
     from .bootstrap import init_hub
     result = init_hub(data_dir, name)
     click.echo(f"hub {name} created in {data_dir}")
@@ -80,8 +81,11 @@ def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -
         click.echo(f"published {kind} version {version}")
     if make_tls or tls_names:
         _tls_cert(data_dir, tls_names, new_key=True, next_=False, promote=False)
-    click.echo(f"admin user: {result.admin_user}  password: {result.admin_password}")
-    click.echo("(the password is shown once; keep it safe)")
+    for role, (username, password) in result.admins.items():
+        click.echo(f"{role} user: {username}  password: {password}  "
+                   f"({ADMIN_ROLES[role]}：{ROLE_DUTIES[role]})")
+    click.echo("(the passwords are shown once; give each to a different person: "
+               "三权分立, one account never holds two administrator roles)")
 
 
 def _tls_cert(data_dir: str, names: tuple[str, ...], *, new_key: bool, next_: bool,
@@ -146,7 +150,13 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
 
     from .app import create_app
     options = tls_serve_options(tls_cert, tls_key)
-    app = create_app(_config(data_dir))
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        _warn_missing_admins(store)
+    finally:
+        store.close()
+    app = create_app(config)
     warning = plain_http_warning(host, options)
     if warning:
         logging.getLogger("central_hub").warning(warning)
@@ -369,6 +379,28 @@ def restore(file: str, data_dir: str, force: bool) -> None:
                "the hub's acked seq)")
 
 
+def _warn_missing_admins(store) -> None:
+    """One line on stderr per administrator role no active account holds (an upgraded
+    hub has only the system administrator until the other two are created)."""
+    from .accounts import ADMIN_ROLES, missing_admin_roles
+    for role in missing_admin_roles(store):
+        click.echo(f"注意 / note: no active {role} ({ADMIN_ROLES[role]}) account: create one "
+                   f"for a separate person with `central-hub user add DATA_DIR NAME "
+                   f"--role {role}`", err=True)
+
+
+def _one_role(roles: tuple[str, ...]) -> str:
+    """Exactly one role per account (三权分立): a second --role is refused, not ignored."""
+    if len(roles) != 1:
+        _fail("an account holds exactly one role; give --role once "
+              "(三权分立：一个账号只能担任一种角色)")
+    return roles[0]
+
+
+ROLE_HELP = ("system_admin, security_admin, audit_admin, centre_staff, dept_reviewer, "
+             "legal_reviewer, secrecy_reviewer, supervisor or viewer (exactly one)")
+
+
 @main.group()
 def user() -> None:
     """County accounts."""
@@ -377,15 +409,15 @@ def user() -> None:
 @user.command("add")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("username")
-@click.option("--role", required=True, help="admin, centre_staff, dept_reviewer, "
-              "legal_reviewer, secrecy_reviewer, supervisor or viewer")
+@click.option("--role", "roles", required=True, multiple=True, help=ROLE_HELP)
 @click.option("--org-unit", default=None, help="Code of the user's org unit (none: county).")
 @click.option("--name", "display_name", default="")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @_guarded
-def user_add(data_dir, username, role, org_unit, display_name, password) -> None:
+def user_add(data_dir, username, roles, org_unit, display_name, password) -> None:
     """Create an account."""
     from .accounts import AccountError, create_account, public_view
+    role = _one_role(roles)
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -428,6 +460,34 @@ def user_passwd(data_dir, username, password) -> None:
     click.echo(f"password of {username} set")
 
 
+@user.command("set-role")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("username")
+@click.option("--role", "roles", required=True, multiple=True, help=ROLE_HELP)
+@_guarded
+def user_set_role(data_dir, username, roles) -> None:
+    """Replace an account's role (it has one; its sessions end)."""
+    from .accounts import AccountError, public_view, update_account
+    role = _one_role(roles)
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        before = store.account(username)
+        if before is None:
+            _fail(f"no account {username}")
+        with store.transaction():
+            after = update_account(store, username, role=role,
+                                   display_name=before.display_name,
+                                   org_unit=before.org_unit, active=before.active)
+            store.audit(config.now_ts(), "cli", "account.updated", username,
+                        before=public_view(before), after=public_view(after), ip="cli")
+    except AccountError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"account {username} now has the role {role} (it was {before.role})")
+
+
 @user.command("list")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @_guarded
@@ -439,6 +499,7 @@ def user_list(data_dir) -> None:
         for a in store.accounts():
             click.echo(f"{a.username:<20}{a.role:<18}{a.org_unit or 'county':<16}"
                        f"{'active' if a.active else 'disabled'}  {a.display_name}")
+        _warn_missing_admins(store)
     finally:
         store.close()
 
@@ -593,10 +654,12 @@ def audit() -> None:
 @click.option("--since", default=None, help="YYYY-MM-DD")
 @_guarded
 def audit_export(data_dir, since) -> None:
-    """Print the audit log as JSON lines, oldest first."""
+    """Print the audit log as JSON lines, oldest first (the export is itself audited)."""
     config = _config(data_dir)
     store = _store(config)
     try:
+        store.audit(config.now_ts(), "cli", "audit.exported", None,
+                    {"since": since, "via": "central-hub audit export"}, ip="cli")
         offset = 0
         while True:
             batch = store.audit_entries(since=since, offset=offset, limit=1000,

@@ -101,9 +101,10 @@ def build(cases: int) -> dict:
     (DATA / "logs").mkdir(parents=True)
     print("· initialising the county hub …")
     out = run("central-hub", "init", str(DATA / "hub"))
-    match = re.search(r"admin user: (\S+)\s+password: (\S+)", out)
-    logins = {"hub": {"username": match.group(1) if match else "admin",
-                      "password": match.group(2) if match else "(see central-hub init)"},
+    # the three administrators (三权分立): system, security and audit
+    admins = re.findall(r"^(\w+) user: (\S+)\s+password: (\S+)", out, re.M)
+    logins = {"hub": {"admins": [{"role": r, "username": u, "password": p}
+                                 for r, u, p in admins]},
               "nodes": {}}
     for i, (code, name, _port) in enumerate(NODES, 1):
         print(f"· initialising {name} ({code}) and simulating {cases} cases …")
@@ -275,8 +276,12 @@ def main() -> None:
         wait_http(f"http://{HOST}:{port}/health")
 
     hub = logins["hub"]
-    print("\n县级平台 county hub")
-    print(f"  {hub_url}/login      user {hub['username']}  password {hub['password']}")
+    print("\n县级平台 county hub (三权分立: one login per administrator)")
+    labels = {"system_admin": "系统管理员", "security_admin": "安全管理员",
+              "audit_admin": "审计管理员"}
+    for admin in hub.get("admins") or [{"role": "system_admin", **hub}]:
+        print(f"  {hub_url}/login      {labels.get(admin['role'], admin['role'])}: "
+              f"user {admin['username']}  password {admin['password']}")
     print(f"  {hub_url}/fleet      fleet status (节点同步状态)")
     for code, name, port in NODES:
         node = logins["nodes"][code]

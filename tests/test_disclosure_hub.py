@@ -457,7 +457,7 @@ def test_cli_report_json(report_hub):
 
 def test_catalogue_gap_flagged(hub, settable_clock):
     settable_clock.set(2026, 4, 15, 9, 0)
-    staff = hub.login(role="admin", username="admin2")
+    staff = hub.login(role="system_admin", username="admin2")
     token = csrf(staff, "/disclosure/catalogue")
     added = staff.post("/disclosure/catalogue", data={
         "csrf_token": token, "body_code": "510829100", "code": "CZYS", "name": "财政预算执行",
@@ -465,3 +465,51 @@ def test_catalogue_gap_flagged(hub, settable_clock):
     assert added.status_code == 200
     page = staff.get("/disclosure/catalogue", params={"year": "2026"})
     assert "财政预算执行" in page.text and "2026年第1季度未发布信息" in page.text
+
+
+def test_township_staff_see_only_their_own_bodies_requests(hub, settable_clock):
+    """A request (with the applicant's phone) to one township is neither listed nor opened
+    nor acted on by the staff of another township; the county sees both."""
+    from central_hub.orgs import add_unit
+    settable_clock.set(2026, 3, 2, 10, 0)
+    add_unit(hub.store, hub.config.now_ts(), code="510829101", name="白鹤乡", kind="township",
+             parent="510829")
+    numbers = {}
+    for body, phone in (("510829100", "13811112222"), ("510829101", "13933334444")):
+        token = csrf(hub.client, "/gk/apply")
+        done = hub.client.post("/gk/apply", data={
+            "csrf_token": token, "body_code": body, "applicant_type": "person",
+            "applicant_name": "张三丰", "contact": phone, "description": "低保资金发放明细",
+            "delivery": "email"})
+        assert done.status_code == 200, done.text
+        numbers[body] = re.search(r'id="request-no">([^<]+)<', done.text).group(1)
+    for username, role in (("viewer-a", "viewer"), ("staff-a", "centre_staff")):
+        hub.store.add_user(username, hash_password(STAFF_PASSWORD), role, hub.config.now_ts(),
+                           "青岚镇", "510829100")
+        client = hub.login(username)
+        listed = client.get("/disclosure/requests")
+        assert listed.status_code == 200
+        assert numbers["510829100"] in listed.text
+        assert numbers["510829101"] not in listed.text and "13933334444" not in listed.text
+        assert numbers["510829101"] not in client.get(
+            "/disclosure/requests", params={"body": "510829101"}).text
+        dashboard = client.get("/disclosure")
+        assert dashboard.status_code == 200 and numbers["510829101"] not in dashboard.text
+        own = client.get(f"/disclosure/requests/{numbers['510829100']}")
+        assert own.status_code == 200 and "13811112222" in own.text
+        viewed = hub.store.audit_entries(actor=username, action="personal_data.viewed")
+        assert [e.target for e in viewed] == [numbers["510829100"]]
+        other = client.get(f"/disclosure/requests/{numbers['510829101']}")
+        assert other.status_code == 404 and "13933334444" not in other.text
+        if role == "centre_staff":
+            token = csrf(client, f"/disclosure/requests/{numbers['510829100']}")
+            acted = client.post(f"/disclosure/requests/{numbers['510829101']}/act", data={
+                "csrf_token": token, "type": "extend", "on": "2026-03-02",
+                "approver": "主任", "reason": "理由"})
+            assert acted.status_code == 404
+    assert [a["type"] for a in hub_sql.request_actions(hub.store, numbers["510829101"])] \
+        == ["receive"]
+    county = hub.login("county-viewer", "viewer")
+    listed = county.get("/disclosure/requests").text
+    assert numbers["510829100"] in listed and numbers["510829101"] in listed
+    assert county.get(f"/disclosure/requests/{numbers['510829101']}").status_code == 200

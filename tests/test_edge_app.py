@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from edge_node.app import create_app
 
-from conftest import EDGE_STAFF_PASSWORD
+from conftest import EDGE_ADMIN_PASSWORD, EDGE_STAFF_PASSWORD
 
 INTAKE = {"item": "MZ-JF-0005", "outcome": "accept", "materials": ["M1", "M2", "M3", "M4", "M5"],
           "applicant": {"kind": "person", "name": "王五", "id_no": "11010519491231002X"}}
@@ -63,6 +63,28 @@ def test_intake_errors_have_statuses_and_write_nothing(client, edge_node):
     assert client.post("/api/cases", content=b"x", headers={
         "X-CSRF-Token": token, "content-type": "text/plain"}).status_code == 422
     assert edge_node.store.chain_head() == head
+
+
+@pytest.mark.parametrize("role", ("clerk", "handler", "reviewer", "approver", "head",
+                                  "supervisor", "admin"))
+def test_case_json_follows_the_case_page_rules(client, edge_node, role):
+    """GET /api/cases/{no} gives the applicant's record to the roles the case page shows it
+    to, and the node administrator (who manages accounts, not cases) gets 403 on both."""
+    created = client.post("/api/cases", json=INTAKE, headers={"X-CSRF-Token": login(client)})
+    case_no = created.json()["case"]
+    client.cookies.clear()
+    password = EDGE_ADMIN_PASSWORD if role == "admin" else EDGE_STAFF_PASSWORD
+    signed = client.post("/api/login", json={"username": role, "password": password})
+    assert signed.status_code == 200, signed.text
+    shown = client.get(f"/api/cases/{case_no}")
+    page = client.get(f"/cases/{case_no}", follow_redirects=False)
+    if role == "admin":
+        assert shown.status_code == 403 and page.status_code == 403
+        assert "王五" not in shown.text and "11010519491231002X" not in shown.text
+        assert shown.json()["error"]["detail"] == "您的岗位无权使用此页面"
+    else:
+        assert shown.status_code == 200 and page.status_code == 200
+        assert shown.json()["applicant"]["name"] == "王五"
 
 
 def test_wrong_password(client):

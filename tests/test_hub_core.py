@@ -46,6 +46,8 @@ class Hub:
         result = init_hub(path, "test-hub")
         self.path = path
         self.admin_password = result.admin_password
+        # the three administrators init creates (三权分立): admin (system), secadmin, auditadmin
+        self.admin_passwords = dict(result.admins.values())
         self.config = HubConfig.load(path, background_jobs=False)
         self.app = create_app(self.config)
         self.ctx = self.app.state.hub
@@ -61,8 +63,7 @@ class Hub:
         if key not in self.clients:
             client = TestClient(self.app)
             if username:
-                login(client, username,
-                      self.admin_password if username == "admin" else PASSWORD)
+                login(client, username, self.admin_passwords.get(username, PASSWORD))
             self.clients[key] = client
         return self.clients[key]
 
@@ -378,7 +379,7 @@ def test_case_visibility_follows_the_org_hierarchy(hub):
 def test_sessions_end_when_password_or_role_changes_and_logins_are_throttled(hub):
     client = hub.client("viewer")
     assert client.get("/cases").status_code == 200
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")
     assert post(admin, "/admin/accounts/viewer/password",
                 {"password": "another-pass-2"}).status_code == 303
     assert client.get("/cases", follow_redirects=False).status_code == 303
@@ -392,13 +393,15 @@ def test_sessions_end_when_password_or_role_changes_and_logins_are_throttled(hub
 
 
 def test_account_form_validation_names_the_field(hub):
-    admin = hub.client("admin")
-    response = post(admin, "/admin/accounts", {"username": "Bad Name", "role": "viewer",
-                                               "password": "x"})
+    security = hub.client("secadmin")
+    response = post(security, "/admin/accounts", {"username": "Bad Name", "role": "viewer",
+                                                  "password": "x"})
     assert response.status_code == 422 and "用户名" in response.text
-    response = post(admin, "/admin/accounts", {"username": "newuser", "role": "dept_reviewer",
-                                               "org_unit": COUNTY, "password": "long-enough-1"})
+    response = post(security, "/admin/accounts", {"username": "newuser",
+                                                  "role": "dept_reviewer", "org_unit": COUNTY,
+                                                  "password": "long-enough-1"})
     assert response.status_code == 422 and "部门审核员须属于" in response.text
+    admin = hub.client("admin")
     response = post(admin, "/admin/orgs", {"kind": "township", "parent": COUNTY,
                                            "code": "12345", "name": "新镇"})
     assert response.status_code == 422 and "9 位数字" in response.text
@@ -412,12 +415,12 @@ def test_account_form_validation_names_the_field(hub):
 
 
 def test_audit_log_records_before_after_and_is_append_only(hub):
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")
     assert post(admin, "/admin/accounts/viewer", {"role": "supervisor", "org_unit": COUNTY,
                                                   "display_name": "王五", "active": "1"}
                 ).status_code == 303
     [entry] = hub.store.audit_entries(action="account.updated")
-    assert entry.actor == "admin" and entry.ip == "testclient"
+    assert entry.actor == "secadmin" and entry.ip == "testclient"
     assert entry.before["role"] == "viewer" and entry.after["role"] == "supervisor"
     conn = sqlite3.connect(hub.config.db_path)
     with pytest.raises(sqlite3.IntegrityError):
@@ -425,11 +428,13 @@ def test_audit_log_records_before_after_and_is_append_only(hub):
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("UPDATE audit_log SET actor = 'x'")
     conn.close()
-    page = hub.client("super").get("/audit?action=account.")
+    page = hub.client("auditadmin").get("/audit?action=account.")
     assert "account.updated" in page.text
-    csv_text = hub.client("super").get("/audit/export.csv").text
+    csv_text = hub.client("auditadmin").get("/audit/export.csv").text
     assert "account.updated" in csv_text and "修改前" in csv_text
-    assert hub.client("township").get("/audit").status_code == 403
+    for other in ("township", "super", "admin", "secadmin"):   # the audit administrator only
+        assert hub.client(other).get("/audit").status_code == 403
+        assert hub.client(other).get("/audit/export.csv").status_code == 403
 
 
 # --------------------------------------------------------------------------- backup
@@ -522,7 +527,8 @@ def test_every_route_with_every_role(hub):
     from central_hub.accounts import CAPABILITIES
     routes = _routes(hub.app)
     assert len(routes) >= 30
-    roles = {"admin": "admin", **{u: r for u, (r, _) in USERS.items()}}
+    roles = {"admin": "system_admin", "secadmin": "security_admin",
+             "auditadmin": "audit_admin", **{u: r for u, (r, _) in USERS.items()}}
     for method, path, endpoint in routes:
         url = _concrete(path)
         capability = getattr(endpoint, "capability", None)
@@ -582,7 +588,7 @@ _form = st.dictionaries(
                      "type_code", "level", "body_name", "body_credit_code", "flow",
                      "materials", "risk_points", "faq", "statutory_days", "committed_days",
                      "fee_amount", "fee_charged", "serves", "channels", "basis"]),
-    _text | st.sampled_from(["admin", "viewer", "2027", "510829", "pass", "return",
+    _text | st.sampled_from(["system_admin", "audit_admin", "viewer", "2027", "510829", "pass", "return",
                              "MZ-QR-0001", "2027-01-01 至 2027-01-03", "1", ""]),
     max_size=12)
 
@@ -590,8 +596,9 @@ _form = st.dictionaries(
 def test_random_form_data_on_every_post_route_never_5xx(tmp_path):
     hub = Hub(tmp_path / "fuzz")
     try:
-        client = hub.client("admin")
-        token = csrf(client, "/")
+        # the system administrator, or the security administrator on the account routes
+        admins = {user: (hub.client(user), csrf(hub.client(user), "/"))
+                  for user in ("admin", "secadmin")}
         posts = [_concrete(p) for m, p, _ in _routes(hub.app)
                  if m == "POST" and p not in ("/logout", "/login")]
 
@@ -600,6 +607,9 @@ def test_random_form_data_on_every_post_route_never_5xx(tmp_path):
                                          HealthCheck.too_slow])
         @given(url=st.sampled_from(posts), form=_form)
         def check(url, form):
+            client, token = admins["secadmin" if url.startswith(("/admin/accounts",
+                                                                 "/admin/api-tokens"))
+                                   else "admin"]
             response = client.post(url, data={**form, "csrf_token": token},
                                    follow_redirects=False)
             assert response.status_code < 500, (url, form, response.text[:300])

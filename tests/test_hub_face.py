@@ -286,7 +286,7 @@ def test_settings_are_validated(hub):
 
 
 def issue(hub, scopes) -> str:
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")     # tokens are credentials: the security administrator
     page = admin.post("/admin/api-tokens", data={"csrf_token": csrf(admin, "/"),
                                                   "name": "省平台", "scopes": scopes})
     return re.search(r'id="issued-token">([^<]+)<', page.text).group(1)
@@ -314,10 +314,65 @@ def test_api_feeds_are_cursor_paginated_and_need_scoped_tokens(hub):
     one = api.get("/api/v1/cases/XZ-001-00001", headers=headers).json()
     assert one["item_type"] == "07" and one["channel"] == "1" and one["applicant_name"] == "张*丰"
     # revoking stops the token at once
-    admin = hub.client("admin")
+    admin = hub.client("secadmin")
     token_id = sql.api_tokens(hub.store)[0]["id"]
     admin.post(f"/admin/api-tokens/{token_id}/revoke", data={"csrf_token": csrf(admin, "/")})
     assert api.get("/api/v1/cases", headers=headers).status_code == 401
+
+
+def test_event_feed_is_masked_unless_the_token_has_the_personal_scope(hub):
+    """Without personal:read the event feed carries masked projections (marked, unsigned)
+    and writes no audit entry; with it the envelopes come byte-exact with their signature,
+    they verify, and each read is audited (who, what, how many)."""
+    from protocol.envelope import open_event
+    from protocol.keys import PublicKey
+
+    def verify_item(store, item) -> bool:
+        key = PublicKey.from_hex(store.node(item["node"]).public_key)
+        event = open_event(item["canonical"].encode("utf-8"), bytes.fromhex(item["signature"]),
+                           key)
+        return event.env == item["envelope"]
+
+    api = TestClient(hub.app)
+    plain = {"Authorization": f"Bearer {issue(hub, ['events:read'])}"}
+    before = hub.store.audit_count(action="personal_data.read")
+    page = api.get("/api/v1/events?limit=50", headers=plain)
+    assert page.status_code == 200
+    received = [i for i in page.json()["items"] if i["type"] == "case.received"]
+    assert received and all(i["masked"] is True and "signature" not in i
+                            and "canonical" not in i for i in page.json()["items"])
+    assert "510104199001011234" not in page.text
+    assert not any(f'"Q{i["case_no"][-6:]}"' in page.text for i in received)
+    applicant = received[0]["envelope"]["body"]["applicant"]
+    assert applicant["id_no"] == "5101**********1234" and applicant["name"] == "张*丰"
+    assert set(received[0]["envelope"]["body"]["query_code"]) == {"*"}
+    assert hub.store.audit_count(action="personal_data.read") == before
+
+    full = {"Authorization": f"Bearer {issue(hub, ['events:read', 'personal:read'])}"}
+    page = api.get("/api/v1/events?limit=50", headers=full)
+    items = page.json()["items"]
+    assert "510104199001011234" in page.text
+    first = next(i for i in items if i["type"] == "case.received")
+    assert first["masked"] is False
+    assert first["envelope"]["body"]["query_code"] == "Q" + first["case_no"][-6:]
+    assert all(verify_item(hub.store, i) for i in items)
+    (entry,) = hub.store.audit_entries(action="personal_data.read")
+    assert entry.actor.startswith("api-token:") and entry.target == "/api/v1/events"
+    assert entry.details["items"] == len(items) and entry.details["token_name"] == "省平台"
+    assert entry.details["with_personal_data"] == len([i for i in items if i["type"] in (
+        "case.received",)])
+
+
+def test_cli_token_gets_the_personal_scope_only_when_asked(hub):
+    from click.testing import CliRunner
+    from central_hub.cli import main
+    plain = CliRunner().invoke(main, ["api-token", "add", str(hub.path), "--name", "省平台"])
+    full = CliRunner().invoke(main, ["api-token", "add", str(hub.path), "--name", "审计接口",
+                                     "--scope", "events:read", "--scope", "personal:read"])
+    assert plain.exit_code == 0 and full.exit_code == 0, plain.output + full.output
+    scopes = {t["name"]: t["scopes"].split() for t in sql.api_tokens(hub.store)}
+    assert "personal:read" not in scopes["省平台"] and "events:read" in scopes["省平台"]
+    assert scopes["审计接口"] == ["events:read", "personal:read"]
 
 
 def test_openapi_document_matches_the_routes(hub):

@@ -54,6 +54,7 @@ class ClockedHub(Hub):
         result = init_hub(path, "test-hub")
         self.path = path
         self.admin_password = result.admin_password
+        self.admin_passwords = dict(result.admins.values())
         self.config = HubConfig.load(path, background_jobs=False, clock=self.clock)
         from central_hub.accounts import create_account
         from central_hub.app import create_app

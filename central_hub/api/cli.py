@@ -6,7 +6,7 @@ import click
 
 from ..cli import _config, _guarded, _store, _fail
 from ..store import face as sql
-from .tokens import SCOPES, TokenError, issue_token
+from .tokens import DEFAULT_SCOPES, PERSONAL_SCOPE, SCOPES, TokenError, issue_token
 
 
 @click.group("api-token")
@@ -18,23 +18,25 @@ def api_token() -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--name", required=True, help="Who uses it, e.g. 省政务服务平台.")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(sorted(SCOPES)),
-              help="Repeat for each scope; default: all.")
+              help=f"Repeat for each scope; default: all but {PERSONAL_SCOPE} "
+                   "(full ID numbers, phones and query codes are given only when asked for).")
 @_guarded
 def add(data_dir: str, name: str, scopes: tuple[str, ...]) -> None:
     """Issue a token (printed once; only its hash is kept)."""
     config = _config(data_dir)
     store = _store(config)
+    scopes = tuple(sorted(set(scopes))) or DEFAULT_SCOPES
     try:
-        token_id, token = issue_token(store, name=name, scopes=list(scopes or SCOPES),
+        token_id, token = issue_token(store, name=name, scopes=list(scopes),
                                       at=config.now_ts(), by="cli")
         store.audit(config.now_ts(), "cli", "api_token.issued", str(token_id),
-                    {"scopes": sorted(scopes or SCOPES)})
+                    {"scopes": list(scopes)})
     except TokenError as exc:
         _fail(exc.message)
     finally:
         store.close()
     click.echo(token)
-    click.echo(f"token {token_id} for {name}: {', '.join(sorted(scopes or SCOPES))}", err=True)
+    click.echo(f"token {token_id} for {name}: {', '.join(scopes)}", err=True)
 
 
 @api_token.command("list")

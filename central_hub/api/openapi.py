@@ -47,14 +47,24 @@ CASE = {
 }
 EVENT = {
     "type": "object",
-    "required": ["position", "node", "seq", "type", "envelope", "signature"],
+    "description": "Without the personal:read scope: masked is true, the envelope's personal "
+                   "fields are masked (it no longer verifies) and there is no canonical or "
+                   "signature. With it: masked is false, canonical is the signed text byte "
+                   "for byte (UTF-8) and signature its Ed25519 signature.",
+    "required": ["position", "node", "seq", "type", "envelope", "masked"],
     "properties": {
         "position": {"type": "integer"}, "node": {"type": "string"},
         "seq": {"type": "integer"}, "type": {"type": "string"},
         "case_no": {"type": "string", "nullable": True}, "ts": {"type": "string"},
         "received_at": {"type": "string"},
-        "envelope": {"type": "object", "description": "the signed envelope (canonical JSON)"},
-        "signature": {"type": "string", "description": "Ed25519 signature, hex"},
+        "masked": {"type": "boolean",
+                   "description": "true: a masked projection, not the signed envelope"},
+        "envelope": {"type": "object", "description": "the envelope (masked unless the "
+                                                      "token has personal:read)"},
+        "canonical": {"type": "string", "description": "personal:read only: the signed "
+                                                       "canonical JSON text, byte-exact"},
+        "signature": {"type": "string", "description": "personal:read only: Ed25519 "
+                                                       "signature of canonical, hex"},
     },
 }
 EVALUATION = {
@@ -144,7 +154,7 @@ def openapi_document() -> dict:
                 "responses": {"200": {"description": "办件", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Case"}}}},
                     **_errors(400, 401, 403, 404, 429)}}},
-            "/api/v1/events": _feed("事件日志（按入库顺序增量，含签名）", "events:read",
+            "/api/v1/events": _feed("事件日志（按入库顺序增量；默认脱敏，personal:read 令牌得到签名原文）", "events:read",
                                     "#/components/schemas/Event", "listEvents"),
             "/api/v1/evaluations": _feed("好差评（按变更顺序增量）", "evaluations:read",
                                          "#/components/schemas/Evaluation", "listEvaluations"),

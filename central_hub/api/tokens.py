@@ -1,5 +1,9 @@
 """API tokens (接口令牌): random 256-bit secrets shown once, stored as SHA-256, each with
-scopes. A revoked token stops working at once."""
+scopes. A revoked token stops working at once.
+
+``personal:read`` (个人信息) is never given by default: without it the feeds carry masked
+projections of personal data; with it ``/api/v1/events`` gives the signed envelopes as the
+nodes signed them, and every such read is recorded in the audit log."""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ import secrets
 from ..errors import HubError
 from ..store import face as sql
 
+PERSONAL_SCOPE = "personal:read"
 SCOPES = {
     "cases:read": "办件数据",
     "events:read": "事件日志（签名原文）",
     "evaluations:read": "好差评数据",
     "items:read": "事项目录",
+    PERSONAL_SCOPE: "个人信息（完整证件号码、电话、查询码；每次读取记入审计日志）",
 }
+DEFAULT_SCOPES = tuple(sorted(s for s in SCOPES if s != PERSONAL_SCOPE))
+"""What ``central-hub api-token add`` gives without ``--scope``: everything but personal data."""
 PREFIX = "tsk_"
 
 

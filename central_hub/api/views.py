@@ -16,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from protocol.lifecycle import STATE_LABELS
-from web.security import RateLimiter, retry_after_header
+from web.security import RateLimiter, client_ip, retry_after_header
 
 from ..store import face as sql
 from ..web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field
 from . import tokens
+from .masking import masked_envelope
 from .openapi import MAX_LIMIT, openapi_document
 
 CHANNEL_CODES = {"window": "1", "online": "2", "mail": "4"}
@@ -88,6 +89,8 @@ def routes(limiter: RateLimiter | None = None) -> list[Route]:
     document = openapi_document()
 
     def authorise(request: Request, scope: str) -> Response | None:
+        """None if the bearer token has ``scope`` (the token is then kept on the request
+        for the feed: ``request.scope["api.token"]``), else the error answer."""
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
         found = tokens.lookup(hub_of(request).store, token.strip()) \
@@ -101,6 +104,7 @@ def routes(limiter: RateLimiter | None = None) -> list[Route]:
                           headers=retry_after_header(wait))
         if scope not in found["scopes"]:
             return _error(403, "scope_missing", f"该令牌没有 {scope} 权限")
+        request.scope["api.token"] = found
         return None
 
     def feed(scope: str, fetch):
@@ -112,20 +116,34 @@ def routes(limiter: RateLimiter | None = None) -> list[Route]:
                 cursor, limit = _cursor(request), _limit(request)
             except ParamError as exc:
                 return _error(400, "invalid_parameter", exc.message, exc.field)
-            items, last = fetch(hub_of(request).store, cursor, limit + 1)
+            token = request.scope["api.token"]
+            personal = tokens.PERSONAL_SCOPE in token["scopes"]
+            items, last = fetch(hub_of(request).store, cursor, limit + 1, personal)
             more = len(items) > limit
             items = items[:limit]
             next_cursor = last(items[-1]) if items else cursor
+            revealed = sum(1 for i in items if i[2]) if personal else 0
+            if revealed:
+                hub = hub_of(request)
+                hub.store.audit(hub.config.now_ts(), f"api-token:{token['id']}",
+                                "personal_data.read", request.url.path,
+                                {"token": token["id"], "token_name": token["name"],
+                                 "scope": tokens.PERSONAL_SCOPE, "items": len(items),
+                                 "with_personal_data": revealed, "cursor": str(cursor),
+                                 "next_cursor": str(next_cursor)},
+                                ip=client_ip(request))
             return JSONResponse({"items": [i[1] for i in items],
                                  "next_cursor": str(next_cursor), "has_more": more})
         return endpoint
 
-    def fetch_cases(store, cursor, n):
+    # each fetch gives (cursor position, item, whether the item reveals personal data)
+
+    def fetch_cases(store, cursor, n, personal):
         rows = sql.case_feed(store, cursor, n)
-        return [(pos, case_json(row, row.get("department"))) for pos, row in rows], \
+        return [(pos, case_json(row, row.get("department")), False) for pos, row in rows], \
             (lambda i: i[0])
 
-    def fetch_events(store, cursor, n):
+    def fetch_events(store, cursor, n, personal):
         out = []
         for position, node, seq, type_, case_no, ts, canonical, signature, received_at in \
                 sql.event_feed(store, cursor, n):
@@ -133,15 +151,21 @@ def routes(limiter: RateLimiter | None = None) -> list[Route]:
                 envelope = json.loads(bytes(canonical))
             except ValueError:
                 envelope = {}
-            out.append((position, {"position": position, "node": node, "seq": seq,
-                                   "type": type_, "case_no": case_no, "ts": ts,
-                                   "received_at": received_at, "envelope": envelope,
-                                   "signature": bytes(signature).hex()}))
+            item = {"position": position, "node": node, "seq": seq, "type": type_,
+                    "case_no": case_no, "ts": ts, "received_at": received_at}
+            masked = masked_envelope(envelope)
+            if personal:
+                item.update(masked=False, envelope=envelope,
+                            canonical=bytes(canonical).decode("utf-8", "replace"),
+                            signature=bytes(signature).hex())
+            else:
+                item.update(masked=True, envelope=masked)
+            out.append((position, item, personal and masked != envelope))
         return out, (lambda i: i[0])
 
-    def fetch_evaluations(store, cursor, n):
-        return [(e["rev"], evaluation_json(e)) for e in sql.evaluation_feed(store, cursor, n)], \
-            (lambda i: i[0])
+    def fetch_evaluations(store, cursor, n, personal):
+        return [(e["rev"], evaluation_json(e), False)
+                for e in sql.evaluation_feed(store, cursor, n)], (lambda i: i[0])
 
     async def get_case(request: Request) -> Response:
         denied = authorise(request, "cases:read")

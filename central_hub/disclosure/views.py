@@ -37,15 +37,17 @@ from web.errors import ValidationErrors, error_response
 from web.pagination import Pagination
 from web.security import RateLimiter, client_ip, retry_after_header
 
+from ..accounts import CAPABILITIES, case_scope
 from ..calendar_admin import CalendarCache
 from ..store import disclosure as sql
-from ..web_common import current_account, hub_of, page, read_form, redirect, show
+from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
+    show
 from . import attachments as files
 from . import requests as reqs
 from .report import SECTIONS, build_report, default_year, report_xlsx, statistics
 from .supervision import disclosure_alerts
 
-WRITE_ROLES = frozenset({"admin", "centre_staff", "dept_reviewer"})
+WRITE_ROLES = CAPABILITIES["disclosure.manage"]
 MAX_UPLOAD = rules.MAX_ATTACHMENT_BYTES + 64 * 1024
 
 
@@ -85,6 +87,22 @@ def _bodies(hub) -> dict[str, str]:
     for code, name in sql.bodies(hub.store):
         out.setdefault(code, name)
     return out
+
+
+def _units_in_scope(request: Request) -> tuple[str, ...] | None:
+    """The bodies whose requests (依申请公开, with the applicant's name and phone) the
+    signed-in account may see: its org unit's subtree (None: the whole county)."""
+    return case_scope(hub_of(request).store, account_of(request)).units
+
+
+def _visible_request(request: Request, number: str) -> dict | None:
+    """The request ``number`` if it exists and is within the account's scope, else None
+    (a request of another body answers 404, as if it did not exist)."""
+    row = sql.request(hub_of(request).store, number)
+    units = _units_in_scope(request)
+    if row is None or (units is not None and row["body_code"] not in units):
+        return None
+    return row
 
 
 def routes() -> list[Route]:
@@ -252,7 +270,8 @@ def routes() -> list[Route]:
         entries = sql.catalogue_entries(hub.store)
         gaps = evaluate_catalogue(entries, sql.documents_for_report(hub.store, None), year,
                                   today(hub))
-        _, open_requests = sql.requests(hub.store, open_only=True, limit=50)
+        _, open_requests = sql.requests(hub.store, open_only=True, limit=50,
+                                        bodies=_units_in_scope(request))
         return show(request, "disclosure/dashboard.html",
                     {"year": year, "stats": statistics(hub.store, year), "gaps": gaps,
                      "late": sql.late_documents(hub.store, 50), "open_requests": open_requests,
@@ -267,10 +286,11 @@ def routes() -> list[Route]:
         state = _q(request, "state", 32)
         state = state if state in rules.REQUEST_STATES else None
         body = _q(request, "body", 32) or None
-        total, _ = sql.requests(hub.store, body_code=body, state=state, limit=0)
+        units = _units_in_scope(request)
+        total, _ = sql.requests(hub.store, body_code=body, state=state, bodies=units, limit=0)
         pager = Pagination.from_query(request.query_params.get("page"), total, 50)
-        _, rows = sql.requests(hub.store, body_code=body, state=state, offset=pager.offset,
-                               limit=pager.limit)
+        _, rows = sql.requests(hub.store, body_code=body, state=state, bodies=units,
+                               offset=pager.offset, limit=pager.limit)
         return show(request, "disclosure/requests.html",
                     {"rows": rows, "pager": pager, "state": state or "", "body": body or "",
                      "params": {k: v for k, v in (("state", state), ("body", body)) if v},
@@ -320,9 +340,12 @@ def routes() -> list[Route]:
 
     @page("disclosure.view")
     async def request_page(request: Request) -> Response:
-        row = sql.request(hub_of(request).store, request.path_params["no"][:40])
+        row = _visible_request(request, request.path_params["no"][:40])
         if row is None:
             return error_response(request.app.state.templates, request, 404, message="申请不存在")
+        audit(request, "personal_data.viewed", row["request_no"],
+              {"what": "disclosure_request", "fields": ["applicant_name", "contact"],
+               "items": 1})
         return _request_page(request, row)
 
     @page("disclosure.manage")
@@ -330,7 +353,7 @@ def routes() -> list[Route]:
         hub = hub_of(request)
         number = request.path_params["no"][:40]
         form = await read_form(request)
-        row = sql.request(hub.store, number)
+        row = _visible_request(request, number)
         if row is None:
             return error_response(request.app.state.templates, request, 404, message="申请不存在")
         values = {k: v for k, v in form.items() if isinstance(v, str)}

@@ -321,8 +321,13 @@ def request_actions(store, request_no: str) -> list[dict]:
 
 
 def requests(store, *, body_code: str | None = None, state: str | None = None,
-             open_only: bool = False, offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
+             open_only: bool = False, bodies: Sequence[str] | None = None, offset: int = 0,
+             limit: int = 50) -> tuple[int, list[dict]]:
+    """``bodies``: only the requests to these bodies (None: every body; empty: none)."""
     where, params = ["1 = 1"], []
+    if bodies is not None:
+        where.append(f"body_code IN ({', '.join('?' * len(bodies))})" if bodies else "0 = 1")
+        params.extend(bodies)
     if body_code:
         where.append("body_code = ?")
         params.append(body_code)

@@ -881,3 +881,18 @@ CREATE TABLE org_unit_duties (
     PRIMARY KEY (org_unit, duty)
 );
 """))
+
+# Separation of the three administrators (三权分立, GB/T 22239-2019 level 3; docs/security.md):
+# the single ``admin`` role becomes the system administrator (系统管理员, as it was already
+# labelled), which no longer manages accounts or reads the audit log. Its sessions end; the
+# change is written to the audit log. The security and audit administrators are created
+# afterwards with ``central-hub user add`` (the CLI and the server warn until they exist).
+MIGRATIONS.append(("accounts_0001_separate_administrators", """
+INSERT INTO audit_log (at, actor, action, target, details, before, after)
+    SELECT strftime('%Y-%m-%dT%H:%M:%S.000+08:00', 'now', '+8 hours'), 'migration',
+           'account.role_migrated', username,
+           '{"reason": "三权分立：admin 角色改为系统管理员（system_admin）"}',
+           '{"role": "admin"}', '{"role": "system_admin"}'
+    FROM users WHERE role = 'admin';
+UPDATE users SET role = 'system_admin', session_epoch = session_epoch + 1 WHERE role = 'admin';
+"""))

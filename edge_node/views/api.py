@@ -12,7 +12,7 @@ from web import security
 
 from .. import cases, users
 from ..errors import PermissionDenied, ValidationError
-from .common import Ui, require_user
+from .common import Ui, require_case_reader, require_user
 
 
 async def _read_json(request: Request) -> dict:
@@ -76,7 +76,7 @@ def routes(ui: Ui) -> list[Route]:
                              "deadline": state["deadline"]}, status_code=201)
 
     async def show_case(request: Request) -> Response:
-        require_user(ui, request)
+        require_case_reader(ui, request)
         return JSONResponse(cases.get_case(node, request.path_params["case_no"]))
 
     return [

@@ -21,8 +21,9 @@ from web.templating import is_htmx
 
 from .. import cases, deadlines, evaluations
 from ..errors import NotFound, PermissionDenied, TransitionError, ValidationError
-from .common import ROLE_ORDER, STAFF_ROLES, WORK_ROLES, Ui, all_texts, choice, \
-    deadline_marks, page, queue_window, read_form, redirect, require_user, text
+from .common import ROLE_ORDER, WORK_ROLES, Ui, all_texts, choice, \
+    deadline_marks, page, queue_window, read_form, redirect, require_case_reader, \
+    require_user, text
 
 PROCEDURE_LABELS = {"hearing": "听证", "tendering": "招标", "auction": "拍卖",
                     "inspection": "检验", "testing": "检测", "quarantine": "检疫",
@@ -188,7 +189,7 @@ def routes(ui: Ui) -> list[Route]:
                 "role_labels": lifecycle.ROLE_LABELS}
 
     async def case_detail(request: Request) -> Response:
-        user = require_user(ui, request, STAFF_ROLES)
+        user = require_case_reader(ui, request)
         state = cases.get_case(node, request.path_params["case_no"][:80])
         return page(ui, request, "pages/case.html", case_context(request, state, user),
                     partial="partials/_case_main.html")

@@ -92,6 +92,12 @@ def require_user(ui: Ui, request: Request, roles: Iterable[str] | None = None) -
     return user
 
 
+def require_case_reader(ui: Ui, request: Request) -> dict:
+    """The signed-in user who may read a case with its applicant's data: the staff roles
+    (the case page, its receipts and ``GET /api/cases/{no}`` all decide here)."""
+    return require_user(ui, request, STAFF_ROLES)
+
+
 def role_labels(roles: Iterable[str]) -> str:
     return "、".join(ROLE_LABELS.get(r, r) for r in roles)
 

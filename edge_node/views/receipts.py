@@ -20,7 +20,7 @@ from .. import cases
 from .. import catalogue as node_catalogue
 from ..errors import NotFound
 from .cases import receipts_for
-from .common import STAFF_ROLES, Ui, page, require_user
+from .common import Ui, page, require_case_reader
 
 TITLES = {"acceptance": "受理通知书", "supplement": "补正告知书", "refusal": "不予受理决定书",
           "completion": "办结通知"}
@@ -43,7 +43,7 @@ def routes(ui: Ui) -> list[Route]:
     node = ui.node
 
     async def receipt(request: Request) -> Response:
-        require_user(ui, request, STAFF_ROLES)
+        require_case_reader(ui, request)
         state = cases.get_case(node, request.path_params["case_no"][:80])
         kind = request.path_params["kind"]
         if kind not in dict(receipts_for(state)):
