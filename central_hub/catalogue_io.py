@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.catalogue import CatalogueError, validate_item
+from web.spreadsheet import safe_row, unquote_cell
 
 from .catalogue_forms import days_text, parse_days, parse_yuan, yuan_text
 
@@ -71,7 +72,7 @@ def export_xlsx(document: dict) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "事项"
-    sheet.append([h for h, _ in ITEM_COLUMNS])
+    sheet.append(safe_row(h for h, _ in ITEM_COLUMNS))
     for item in document["items"]:
         row = []
         for _, key in ITEM_COLUMNS:
@@ -94,15 +95,15 @@ def export_xlsx(document: dict) -> bytes:
                 row.append(item[a][b])
             else:
                 row.append(item[key])
-        sheet.append(row)
+        sheet.append(safe_row(row))
     for title, (list_key, columns) in SUB_SHEETS.items():
         sub = book.create_sheet(title)
-        sub.append([h for h, _, _ in columns])
+        sub.append(safe_row(h for h, _, _ in columns))
         for item in document["items"]:
             for entry in item[list_key]:
-                sub.append([item["code"] if key == "_item" else
-                            ("是" if entry[key] else "否") if kind == "bool" else entry[key]
-                            for _, key, kind in columns])
+                sub.append(safe_row(item["code"] if key == "_item" else
+                                    ("是" if entry[key] else "否") if kind == "bool"
+                                    else entry[key] for _, key, kind in columns))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -159,6 +160,7 @@ def import_json(data: bytes) -> ImportResult:
 
 
 def _cell(value: Any) -> str:
+    value = unquote_cell(value)     # text the export quoted so it is not a formula
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
