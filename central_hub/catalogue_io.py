@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.catalogue import CatalogueError, validate_item
+from web.inputs import ascii_digits, to_int
 from web.spreadsheet import safe_row, unquote_cell
 
 from .catalogue_forms import days_text, parse_days, parse_yuan, yuan_text
@@ -216,11 +217,10 @@ def import_xlsx(data: bytes) -> ImportResult:
                 entry: dict[str, Any] = {}
                 for (header_text, key, kind), value in zip(columns, cells):
                     if kind == "int":
-                        if not value.isdigit():
+                        number = to_int(value, max_digits=9)
+                        if number is None:
                             result.errors.append(f"{origin}“{header_text}”：应为整数")
-                            value = 0
-                        else:
-                            value = int(value)
+                        value = number or 0
                     elif kind == "bool":
                         if value not in ("是", "否"):
                             result.errors.append(f"{origin}“{header_text}”：应填“是”或“否”")
@@ -261,7 +261,7 @@ def _item_from_row(values: dict[str, str]) -> tuple[dict, list[tuple[str, str]]]
         flag("fee.amount", "应为金额（元），最多两位小数")
     item = {
         "code": values["code"], "impl_code": values["impl_code"], "name": values["name"],
-        "type_code": values["type_code"].zfill(2) if values["type_code"].isdigit()
+        "type_code": values["type_code"].zfill(2) if ascii_digits(values["type_code"])
         else values["type_code"],
         "level": values["level"],
         "body": {"name": values["body.name"], "credit_code": values["body.credit_code"],
