@@ -140,7 +140,8 @@ def test_every_route_with_every_role(world, role):
              "/disclosure/attachments/{sha}": "/disclosure/attachments/" + "0" * 64,
              "/disclosure/{doc}": f"/disclosure/{node.doc}",
              "/supervision/cases/{case_no}": f"/supervision/cases/{case_no}",
-             "/disclosure/{doc}/edit": f"/disclosure/{node.doc}/edit"}
+             "/disclosure/{doc}/edit": f"/disclosure/{node.doc}/edit",
+             "/notices/{notice_id}": "/notices/999"}     # "/notices/x" is a 400: bad number
     for route in GET_ROUTES:
         response = client.get(paths.get(route, route))
         assert response.status_code == expected_get(route, role), (route, role)
