@@ -249,8 +249,8 @@ def _period(request: Request) -> tuple[int, int, str, str]:
     q = request.query_params
     today = _today(request)
     year = parse_int(q.get("year"), "year", "年度", lo=2000, hi=2100, default=today.year)
-    quarter = int(q["quarter"]) if q.get("quarter") in ("1", "2", "3", "4") \
-        else (today.month - 1) // 3 + 1
+    quarter = parse_int(q.get("quarter"), "quarter", "季度", lo=1, hi=4, max_digits=1,
+                        default=(today.month - 1) // 3 + 1)
     start, end = reports.quarter_bounds(year, quarter)
     return year, quarter, start, end
 
