@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from web.errors import ValidationErrors
 from web.flash import flash
+from web.spreadsheet import safe_row
 from web.pagination import Pagination
 from web.security import (
     client_ip,
@@ -375,16 +376,18 @@ async def audit_export(request: Request) -> Response:
     filters, _ = _audit_filters(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["编号", "时间", "操作人", "操作", "对象", "来源地址", "详情", "修改前", "修改后"])
+    writer.writerow(safe_row(["编号", "时间", "操作人", "操作", "对象", "来源地址", "详情", "修改前",
+                              "修改后"]))
     offset = 0
     while True:
         batch = hub.store.audit_entries(**filters, offset=offset, limit=1000,
                                         newest_first=False)
         for e in batch:
-            writer.writerow([e.id, e.at, e.actor, e.action, e.target or "", e.ip or "",
-                             json.dumps(e.details, ensure_ascii=False),
-                             "" if e.before is None else json.dumps(e.before, ensure_ascii=False),
-                             "" if e.after is None else json.dumps(e.after, ensure_ascii=False)])
+            writer.writerow(safe_row([
+                e.id, e.at, e.actor, e.action, e.target or "", e.ip or "",
+                json.dumps(e.details, ensure_ascii=False),
+                "" if e.before is None else json.dumps(e.before, ensure_ascii=False),
+                "" if e.after is None else json.dumps(e.after, ensure_ascii=False)]))
         if len(batch) < 1000:
             break
         offset += 1000

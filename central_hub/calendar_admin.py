@@ -28,6 +28,7 @@ from protocol.calendar import (
     YearNotice,
 )
 from protocol.config_docs import CONFIG_CALENDAR
+from web.inputs import to_int
 
 from .config import HubConfig
 from .errors import HubError
@@ -166,7 +167,7 @@ def check_notice(store: HubStore, year_text: str, source: str, holidays_text: st
     and the year's summary. Raises HubError (code ``calendar_invalid``, Chinese message,
     ``extra["field"]`` naming the form field)."""
     year_text = (year_text or "").strip()
-    if not year_text.isdigit() or len(year_text) != 4:
+    if len(year_text) != 4 or to_int(year_text, max_digits=4) is None:
         raise HubError("年份：请填写四位数字年份，如 2027", code="calendar_invalid",
                        extra={"field": "year"})
     year = int(year_text)

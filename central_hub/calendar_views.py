@@ -12,6 +12,7 @@ from starlette.routing import Route
 from protocol.calendar import MAX_YEAR, MIN_YEAR, due_date
 from web.errors import ValidationErrors
 from web.flash import flash
+from web.inputs import to_int
 from web.security import client_ip
 
 from .accounts import can
@@ -33,11 +34,12 @@ def _calculator(request: Request, calendar) -> tuple[dict, object, ValidationErr
         start = None
     if start is not None and not MIN_YEAR <= start.year <= MAX_YEAR - 2:
         errors.add("start", f"起算日：年份须在 {MIN_YEAR} 至 {MAX_YEAR - 2} 之间")
-    if not values["days"].isdigit() or int(values["days"]) > 365:
+    days = to_int(values["days"], hi=365, max_digits=3)
+    if days is None:
         errors.add("days", "工作日数：请填写 0 至 365 的整数")
     if errors:
         return values, None, errors
-    return values, due_date(calendar, start, int(values["days"])), errors
+    return values, due_date(calendar, start, days), errors
 
 
 @page("calendar.view")
@@ -59,13 +61,12 @@ async def calendar_page(request: Request) -> Response:
 @page("calendar.view")
 async def year_page(request: Request) -> Response:
     hub = hub_of(request)
-    text = request.path_params["year"]
-    if not text.isdigit() or not MIN_YEAR <= int(text) <= MAX_YEAR:
+    year = to_int(request.path_params["year"], lo=MIN_YEAR, hi=MAX_YEAR, max_digits=4)
+    if year is None:
         return show(request, "pages/message.html",
                     {"title": "年份无效", "message": f"年份须在 {MIN_YEAR} 至 {MAX_YEAR} 之间"},
                     status_code=404)
     calendar = current_calendar(hub.store)
-    year = int(text)
     return show(request, "pages/calendar_year.html",
                 {"year": year, "summary": summarise_year(calendar, year),
                  "notice": calendar.notice(year), "calendar": calendar})

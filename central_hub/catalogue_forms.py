@@ -20,6 +20,7 @@ import re
 from typing import Any, Mapping
 
 from web.errors import ValidationErrors
+from web.inputs import to_int
 
 SCALARS = ("code", "impl_code", "name", "type_code", "level", "handling_org", "conditions",
            "case_kind", "place", "hours", "phone", "supervision_phone", "result_name")
@@ -64,7 +65,7 @@ def _bool(text: str) -> bool | None:
 
 def _int(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    return to_int(text, max_digits=9)
 
 
 def item_to_form(item: Mapping | None) -> dict[str, str]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.catalogue import CatalogueError, validate_item
+from web.inputs import ascii_digits, to_int
+from web.spreadsheet import safe_row, unquote_cell
 
 from .catalogue_forms import days_text, parse_days, parse_yuan, yuan_text
 
@@ -71,7 +73,7 @@ def export_xlsx(document: dict) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "事项"
-    sheet.append([h for h, _ in ITEM_COLUMNS])
+    sheet.append(safe_row(h for h, _ in ITEM_COLUMNS))
     for item in document["items"]:
         row = []
         for _, key in ITEM_COLUMNS:
@@ -94,15 +96,15 @@ def export_xlsx(document: dict) -> bytes:
                 row.append(item[a][b])
             else:
                 row.append(item[key])
-        sheet.append(row)
+        sheet.append(safe_row(row))
     for title, (list_key, columns) in SUB_SHEETS.items():
         sub = book.create_sheet(title)
-        sub.append([h for h, _, _ in columns])
+        sub.append(safe_row(h for h, _, _ in columns))
         for item in document["items"]:
             for entry in item[list_key]:
-                sub.append([item["code"] if key == "_item" else
-                            ("是" if entry[key] else "否") if kind == "bool" else entry[key]
-                            for _, key, kind in columns])
+                sub.append(safe_row(item["code"] if key == "_item" else
+                                    ("是" if entry[key] else "否") if kind == "bool"
+                                    else entry[key] for _, key, kind in columns))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -159,6 +161,7 @@ def import_json(data: bytes) -> ImportResult:
 
 
 def _cell(value: Any) -> str:
+    value = unquote_cell(value)     # text the export quoted so it is not a formula
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -214,11 +217,10 @@ def import_xlsx(data: bytes) -> ImportResult:
                 entry: dict[str, Any] = {}
                 for (header_text, key, kind), value in zip(columns, cells):
                     if kind == "int":
-                        if not value.isdigit():
+                        number = to_int(value, max_digits=9)
+                        if number is None:
                             result.errors.append(f"{origin}“{header_text}”：应为整数")
-                            value = 0
-                        else:
-                            value = int(value)
+                        value = number or 0
                     elif kind == "bool":
                         if value not in ("是", "否"):
                             result.errors.append(f"{origin}“{header_text}”：应填“是”或“否”")
@@ -259,7 +261,7 @@ def _item_from_row(values: dict[str, str]) -> tuple[dict, list[tuple[str, str]]]
         flag("fee.amount", "应为金额（元），最多两位小数")
     item = {
         "code": values["code"], "impl_code": values["impl_code"], "name": values["name"],
-        "type_code": values["type_code"].zfill(2) if values["type_code"].isdigit()
+        "type_code": values["type_code"].zfill(2) if ascii_digits(values["type_code"])
         else values["type_code"],
         "level": values["level"],
         "body": {"name": values["body.name"], "credit_code": values["body.credit_code"],

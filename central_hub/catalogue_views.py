@@ -11,6 +11,7 @@ from starlette.routing import Route
 from protocol.catalogue import CASE_KINDS, CHANNELS, LEVELS, ROLES, SERVES, STEP_LEVELS, TYPE_CODES
 from web.errors import ValidationErrors
 from web.flash import flash
+from web.inputs import parse_int, to_int
 from web.security import client_ip
 
 from . import catalogue_admin as wf
@@ -59,8 +60,8 @@ async def item_page(request: Request) -> Response:
     versions = hub.store.item_versions(code)
     by_number = {v.item_version: v for v in versions}
     q = request.query_params
-    a = by_number.get(int(q["a"])) if q.get("a", "").isdigit() else None
-    b = by_number.get(int(q["b"])) if q.get("b", "").isdigit() else None
+    a = by_number.get(parse_int(q.get("a"), "a", "比较版本", max_digits=9))
+    b = by_number.get(parse_int(q.get("b"), "b", "比较版本", max_digits=9))
     if a is None and b is None and len(versions) > 1:
         a, b = versions[-2], versions[-1]
     diff = wf.diff_items(a.content, b.content) if a and b else None
@@ -136,7 +137,7 @@ async def draft_create(request: Request) -> Response:
 
 def _draft_id(request: Request) -> int | None:
     text = request.path_params["draft_id"]
-    return int(text) if text.isdigit() and len(text) < 12 else None
+    return to_int(text, max_digits=11)
 
 
 def _draft_page(request: Request, draft_id: int | None, *, errors: ValidationErrors | None = None,

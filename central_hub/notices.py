@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from protocol.config_docs import CONFIG_NOTICES
+from web.inputs import parse_int
 
 from .accounts import can
 from .context import HubContext
@@ -118,10 +119,8 @@ async def notices_page(request: Request) -> Response:
 @page("notices.view")
 async def notice_page(request: Request) -> Response:
     hub = hub_of(request)
-    try:
-        notice_id = int(request.path_params["notice_id"][:12])
-    except ValueError:
-        notice_id = 0
+    notice_id = parse_int(request.path_params["notice_id"], "notice_id", "通知编号",
+                          max_digits=12, required=True)
     notice = sql.notice(hub.store, notice_id)
     if notice is None:
         return show(request, "pages/message.html",

@@ -31,6 +31,7 @@ from protocol import lifecycle, routing as rules
 from protocol.calendar import shanghai_date
 from protocol.canonical import canonicalise
 from web.errors import ValidationErrors, error_response
+from web.inputs import same_secret
 from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
 from .store import routing as sql
@@ -150,7 +151,7 @@ def routes() -> list[Route]:
             if limited:
                 return limited
             row = sql.application(hub.store, number) if _TRACKING.match(number) else None
-            if row is None or not secrets.compare_digest(row["query_code"], code):
+            if row is None or not same_secret(code, row["query_code"]):
                 message = "没有找到该申请，请核对申请编号和查询码"
             else:
                 view = status_view(hub, row)

@@ -33,6 +33,7 @@ from protocol.canonical import parse_canonical
 from protocol.config_docs import INBOX, sign_config
 from protocol.envelope import decode_event
 from protocol.errors import ProtocolError
+from web.inputs import parse_int
 from web.security import client_ip
 
 from . import alerts
@@ -203,8 +204,8 @@ async def inbox_endpoint(request: Request) -> JSONResponse:
     node, _ = committed(hub.store, lambda: authenticate_node(
         hub.store, hub.config, hub.sync_limits, source=client_ip(request), method="GET",
         path=path, headers=request.headers, body=b""))
-    have_text = request.query_params.get("have", "0")
-    have = int(have_text) if have_text.isdigit() and len(have_text) < 16 else 0
+    have = parse_int(request.query_params.get("have"), "have", "已有版本", max_digits=15,
+                     default=0)
     run_routing(hub.store)
     with hub.store.transaction():
         version, canonical, signature = inbox_document(hub.store, hub.identity, hub.config,

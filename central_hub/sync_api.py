@@ -22,6 +22,7 @@ from protocol.document import sign_document
 from protocol.errors import ProtocolError
 from protocol.request_auth import H_VERSION
 from protocol.version import check_version, version_string
+from web.inputs import to_int
 from web.security import client_ip
 
 from .context import HubContext
@@ -52,15 +53,16 @@ def _reported_head(request: Request) -> int | None:
     text = request.query_params.get("head")
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 16:
+    head = to_int(text, max_digits=16)
+    if head is None:
         raise HubError("head must be a non-negative integer", code="request_invalid")
-    return int(text)
+    return head
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 and the reason beyond ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and (to_int(declared) or 0) > limit:
         raise HubError(f"request body of {declared} bytes is over the limit of {limit} bytes",
                        code="request_too_large")
     chunks, size = [], 0
@@ -165,7 +167,9 @@ async def config_document(request: Request) -> JSONResponse:
     except ProtocolError as exc:
         raise HubError(exc.message, code="config_unknown") from None
     version_text = request.query_params.get("version")
-    version = int(version_text) if version_text and version_text.isdigit() else None
+    version = to_int(version_text, max_digits=16)
+    if version_text and version is None:
+        raise HubError("version must be a non-negative integer", code="request_invalid")
     return JSONResponse(config_wire(hub.store, kind, version))
 
 
@@ -241,10 +245,10 @@ async def node_log(request: Request) -> Response:
     from protocol.envelope import decode_event_fast
     hub = _hub(request)
     node, _ = _authenticated(request, hub)
-    text = request.query_params.get("after", "0")
-    if not text.isdigit() or len(text) > 16:
+    after = to_int(request.query_params.get("after", "0"), max_digits=16)
+    if after is None:
         raise HubError("after must be a non-negative integer", code="request_invalid")
-    stored = hub.store.node_events(node.code, int(text), LOG_MAX_EVENTS)
+    stored = hub.store.node_events(node.code, after, LOG_MAX_EVENTS)
     events = [decode_event_fast(e.canonical, e.signature) for e in stored]
     body = b""
     if events:
@@ -286,8 +290,8 @@ async def attachment_chunk(request: Request) -> JSONResponse:
     from .attachments_transport import receive_chunk
     hub = _hub(request)
     sha = _sha(request)
-    index_text = request.path_params["index"]
-    if not index_text.isdigit() or len(index_text) > 6:
+    index = to_int(request.path_params["index"], max_digits=6)
+    if index is None:
         raise HubError("chunk index must be a non-negative integer", code="attachment_invalid")
     body = await _read_body(request, hub.config.max_push_bytes)
     path = _signed_path(request)
@@ -296,7 +300,7 @@ async def attachment_chunk(request: Request) -> JSONResponse:
         authenticate_node(hub.store, hub.config, hub.sync_limits, source=client_ip(request),
                           method="PUT", path=path, headers=request.headers, body=body,
                           for_push=True)
-        return receive_chunk(hub.store, hub.config, sha, int(index_text), body)
+        return receive_chunk(hub.store, hub.config, sha, index, body)
 
     return JSONResponse(committed(hub.store, work))
 

@@ -24,9 +24,9 @@ KINDS = {"person": "自然人", "organisation": "法人或其他组织"}
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_RESIDENT_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}(-\d{1,6})?$")
+_RESIDENT_RE = re.compile(r"^[1-9][0-9]{16}[0-9X]$")      # ASCII digits: \d takes "١" too
+_MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+_LANDLINE_RE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}(-[0-9]{1,6})?$")
 _DOC_RE = re.compile(r"^[A-Za-z0-9()（）\-]{4,40}$")
 
 

@@ -13,6 +13,8 @@ evaluation per case and stage; a 差评 needs a reason (2-500 characters).
 
 from __future__ import annotations
 
+from web.inputs import to_int
+
 from .errors import NotFound, ValidationError
 from .store import evaluations as sql
 
@@ -45,10 +47,7 @@ def give(node, case_no: str, stage: str, level: str | int, text: str | None,
         raise NotFound(f"no case {case_no}", zh="没有找到该办件")
     if stage not in STAGES:
         raise ValidationError("stage", "choice", "评价环节：请选择受理环节或办结环节")
-    try:
-        value = int(level)
-    except (TypeError, ValueError):
-        value = 0
+    value = level if isinstance(level, int) else to_int(level, max_digits=2)
     if value not in LEVELS:
         raise ValidationError("level", "choice", "满意度：请选择非常满意到非常不满意中的一项")
     words = " ".join((text or "").split())

@@ -41,6 +41,7 @@ from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey, PublicKey, save_private_key
 from protocol.lifecycle import project
 from protocol.request_auth import sign_enrolment
+from web.inputs import ascii_digits
 
 from .config import NODE_FILE, SECRET_FILE, load_config, write_secret
 from .errors import SetupError
@@ -251,11 +252,11 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
             store.add_user(user)
         evaluations_sql.replace_all(store, rated)
         counters = [int(c.rsplit("-", 1)[1]) for c in cases
-                    if c.startswith(node.code + "-") and c.rsplit("-", 1)[1].isdigit()]
+                    if c.startswith(node.code + "-") and ascii_digits(c.rsplit("-", 1)[1])]
         if counters:
             sql.set_counter(store, "case", max(counters))
         doc_counters = [int(d.rsplit("-D", 1)[1]) for d in docs
-                        if "-D" in d and d.rsplit("-D", 1)[1].isdigit()]
+                        if "-D" in d and ascii_digits(d.rsplit("-D", 1)[1])]
         if doc_counters:
             sql.set_counter(store, "disclosure_doc", max(doc_counters))
         for state, _ in docs.values():
@@ -263,7 +264,7 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
             if "/" in index_no and "-" in index_no:
                 body_code, rest = index_no.rsplit("/", 1)
                 year, _, number = rest.partition("-")
-                if number.isdigit():
+                if ascii_digits(number):
                     sql.set_counter(store, f"disclosure_index:{body_code}:{year}", int(number))
     return {"cases": len(cases), "documents": len(docs), "users": len(users)}
 

@@ -216,6 +216,10 @@ def test_online_application_lands_in_the_township_inbox_and_status_follows(world
     status = portal.get(f"/portal/apply/status?no={tracking}&code={code}")
     assert "等待" in status.text
     assert portal.get(f"/portal/apply/status?no={tracking}&code=XXXXXX").status_code == 404
+    # a non-ASCII code is a mismatch, not a TypeError from secrets.compare_digest (500)
+    for hostile in ("é", "é" * 6, code[:-1] + "é", "²"):
+        answer = portal.get("/portal/apply/status", params={"no": tracking, "code": hostile})
+        assert answer.status_code == 404 and "没有找到该申请" in answer.text, hostile
     town_sync.sync_once()
     [entry] = inbox.inbox_entries(town)
     assert entry["kind"] == "application" and entry["application"] == tracking

@@ -31,6 +31,8 @@ from central_hub.simulated_node import SimulatedNode, _sample_item, append_case,
 from protocol.calendar import Calendar, YearNotice
 from protocol.config_docs import CONFIG_CATALOGUE, verify_config
 
+from _hostile import DEEP_JSON, HOSTILE, every_route, fill_path, query_names
+
 PASSWORD = "correct-horse-1"
 COUNTY, TOWNSHIP, VILLAGE, MZ = "510829", "510829100", "510829100201", "510829-MZ"
 USERS = {  # username -> (role, org unit)
@@ -615,6 +617,85 @@ def test_random_form_data_on_every_post_route_never_5xx(tmp_path):
             assert response.status_code < 500, (url, form, response.text[:300])
             assert not hub.store.conn.in_transaction, (url, form)
             assert client.get("/", follow_redirects=False).status_code == 200
+
+        check()
+    finally:
+        hub.close()
+
+
+# --------------------------------------------------------------------------- hostile input
+
+HUB_KNOWN_500S = ("/sync/v1/status?head=²", "/calendar/²", "/disclosure/report?year=²",
+                  "/supervision?age=²", "/supervision/alerts/²", "/supervision/reports?year=²",
+                  "/portal/apply/status?no=WS20260101-0001&code=é",
+                  "/notices/١٢", "/catalogue/items/MZ-QR-0001?a=²")
+
+
+def test_known_hostile_values_are_4xx_never_5xx(hub):
+    """Each of these answered 500 before (before login, and as admin)."""
+    for url in HUB_KNOWN_500S:
+        anonymous = TestClient(hub.app).get(url, follow_redirects=False)
+        assert anonymous.status_code < 500, (url, anonymous.status_code)
+        response = hub.client("admin").get(url, follow_redirects=False)
+        assert 400 <= response.status_code < 500, (url, response.status_code)
+    status = TestClient(hub.app).get("/sync/v1/status?head=²")       # before any login
+    assert status.status_code == 400 and status.json()["error"]["code"] == "request_invalid"
+    # a refused number names its field in Chinese
+    response = hub.client("super").get("/supervision?age=²")
+    assert response.status_code == 400 and "预警天数" in response.text and "age" in response.text
+    response = hub.client("admin").get("/disclosure/report?year=²")
+    assert response.status_code == 400 and "年度" in response.text
+    # NUL in a report filter: the XLSX and CSV exports still answer
+    for url in ("/disclosure/report.xlsx?year=2026&body=XZ-001%00",
+                "/dashboard/export.xlsx?department=%00", "/dashboard/export.xlsx?item=%00",
+                "/dashboard/export.xlsx?nodes=%00", "/supervision/records.xlsx?unit=%00",
+                "/supervision/reports.xlsx?by=%00"):
+        assert hub.client("admin").get(url).status_code < 500, url
+
+
+def test_hostile_path_query_and_body_values_on_every_route_never_5xx(tmp_path):
+    """Every route (Mount sub-routes included), every role and anonymous: hostile values in
+    the path parameters, the query string, the form fields and deep JSON bodies: a 4xx or a
+    success, never a 5xx, never an open transaction."""
+    hub = Hub(tmp_path / "hostile")
+    try:
+        push_cases(hub, "XZ-001", 1, org_unit=TOWNSHIP)
+        run_all(hub.store)
+        routes = every_route(hub.app)
+        assert len(routes) >= 60
+        names = query_names("central_hub")
+        users = [None, "admin", *USERS]
+        tokens = {}
+        for user in users:
+            client = hub.client(user)
+            tokens[user] = csrf(client, "/" if user else "/login")
+
+        @settings(max_examples=250, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                         HealthCheck.too_slow])
+        @given(route=st.sampled_from(routes), user=st.sampled_from(users),
+               value=st.sampled_from(HOSTILE) | _text,
+               query=st.dictionaries(st.sampled_from(names), st.sampled_from(HOSTILE) | _text,
+                                     max_size=4),
+               deep=st.booleans())
+        def check(route, user, value, query, deep):
+            method, path = route
+            if user and path in ("/logout", "/login"):
+                return
+            client = hub.client(user)
+            url = fill_path(path, value)
+            if method == "GET":
+                response = client.get(url, params=query, follow_redirects=False)
+            elif deep:
+                response = client.request(method, url, params=query, content=DEEP_JSON,
+                                          headers={"content-type": "application/json"},
+                                          follow_redirects=False)
+            else:
+                response = client.request(method, url, params=query, follow_redirects=False,
+                                          data={**query, "csrf_token": tokens[user]})
+            assert response.status_code < 500, (method, url, user, query,
+                                                response.text[:300])
+            assert not hub.store.conn.in_transaction, (method, url, user)
 
         check()
     finally:

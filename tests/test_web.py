@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 from web import assets
 from web.errors import ValidationErrors, install_error_handlers
 from web.flash import flash
+from web.inputs import InputError, loads_json, parse_int, same_secret, to_int
 from web.pagination import Pagination
 from web.security import (
     CSRF_FAILURE_DETAIL,
@@ -825,3 +826,44 @@ def test_stylesheets_use_system_fonts_only():
     for badge in ["ok", "warning", "yellow", "red", "overdue", "newly-overdue"]:
         assert f".badge--{badge} " in app_css
     assert ".field-error" in app_css and ":focus-visible" in app_css
+
+
+# --------------------------------------------------------------------------- strict input
+
+
+@given(st.text(max_size=25))
+def test_to_int_accepts_only_bounded_ascii_digits(text):
+    value = to_int(text, lo=0, hi=10 ** 9, max_digits=10)
+    if value is not None:
+        assert text.isascii() and text.isdigit() and int(text) == value <= 10 ** 9
+    else:
+        assert not (text.isascii() and text.isdigit() and 1 <= len(text) <= 10
+                    and int(text) <= 10 ** 9)
+
+
+def test_parse_int_refuses_unicode_digits_with_a_400_naming_the_field():
+    for raw in ("²", "١٢", "𝟙", " 7", "7 ", "+7", "-7", "1_000", "1e3", "9" * 19):
+        with pytest.raises(InputError) as caught:
+            parse_int(raw, "age", "预警天数")
+        assert caught.value.status_code == 400
+        assert "预警天数" in caught.value.detail and "age" in caught.value.detail
+    assert parse_int("007", "age", "预警天数") == 7
+    assert parse_int(None, "age", "预警天数", default=3) == 3
+    assert parse_int("", "age", "预警天数") is None
+    with pytest.raises(InputError):
+        parse_int("", "age", "预警天数", required=True)
+    with pytest.raises(InputError):
+        parse_int("2101", "year", "年度", lo=2000, hi=2100)
+
+
+def test_same_secret_and_loads_json_never_raise_on_hostile_text():
+    assert same_secret("ABC123", "ABC123")
+    assert not same_secret("é", "ABC123") and not same_secret("\udcff", "x")
+    assert not same_secret(None, "x")
+    assert loads_json(b'{"a": [1, {"b": "[[[["}]}') == {"a": [1, {"b": "[[[["}]}
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 65 + b"1" + b"}" * 65,
+                 b"\xff", b"{"):
+        with pytest.raises(InputError):
+            loads_json(body)
+    assert loads_json(b"[" * 64 + b"]" * 64) is not None
+

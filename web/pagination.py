@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from web.inputs import to_int
+
 
 @dataclass(frozen=True)
 class Pagination:
@@ -17,10 +19,7 @@ class Pagination:
     @classmethod
     def from_query(cls, raw_page: str | None, total: int, per_page: int = 20) -> Pagination:
         """Build from a ``?page=`` value; anything invalid or out of range is clamped."""
-        try:
-            page = int(raw_page) if raw_page is not None else 1
-        except ValueError:
-            page = 1
+        page = to_int(raw_page) or 1          # ASCII digits only: "²" or "١" is page 1
         pages = max(1, math.ceil(total / per_page)) if per_page > 0 else 1
         return cls(page=min(max(1, page), pages), per_page=per_page, total=max(0, total))
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from protocol.lifecycle import STATE_LABELS
+from web.inputs import parse_int, to_int
 from web.security import RateLimiter, client_ip, retry_after_header
 
 from ..store import face as sql
@@ -47,17 +48,18 @@ class ParamError(Exception):
 
 def _cursor(request: Request) -> int:
     raw = request.query_params.get("cursor", "0")
-    if not (1 <= len(raw) <= 18 and raw.isascii() and raw.isdigit()):
+    value = to_int(raw, max_digits=18)
+    if value is None:
         raise ParamError("cursor", "cursor 须为上一页返回的 next_cursor（0 至 18 位数字）")
-    return int(raw)
+    return value
 
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit() and 1 <= len(raw) <= 4
-            and 1 <= int(raw) <= MAX_LIMIT):
+    value = to_int(raw, lo=1, hi=MAX_LIMIT, max_digits=4)
+    if value is None:
         raise ParamError("limit", f"limit 须为 1 至 {MAX_LIMIT} 的整数")
-    return int(raw)
+    return value
 
 
 def case_json(row: dict, department: str | None = None) -> dict:
@@ -233,10 +235,8 @@ async def tokens_page(request: Request) -> Response:
 async def revoke_page(request: Request) -> Response:
     hub = hub_of(request)
     await read_form(request)
-    try:
-        token_id = int(request.path_params["token_id"][:12])
-    except ValueError:
-        token_id = 0
+    token_id = parse_int(request.path_params["token_id"], "token_id", "令牌编号",
+                         max_digits=12, required=True)
     if sql.revoke_api_token(hub.store, token_id, hub.config.now_ts()):
         audit(request, "api_token.revoked", str(token_id))
     return redirect("/admin/api-tokens")

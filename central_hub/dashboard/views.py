@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from protocol.lifecycle import STATE_LABELS
 from web.pagination import Pagination
+from web.spreadsheet import safe_row
 
 from ..accounts import case_scope
 from ..orgs import OrgTree
@@ -384,12 +385,12 @@ async def export_csv(request: Request) -> Response:
     def lines() -> Iterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow([label for _, label in EXPORT_COLUMNS])
+        writer.writerow(safe_row(label for _, label in EXPORT_COLUMNS))
         yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
         for row in _export_rows(hub, f, metric):
-            writer.writerow(row)
+            writer.writerow(safe_row(row))
             if buffer.tell() > 64 * 1024:          # send ~64 KiB at a time
                 yield buffer.getvalue().encode("utf-8")
                 buffer.seek(0)
@@ -406,9 +407,9 @@ def write_xlsx(rows: Iterator[list], path: str, title: str) -> None:
     from openpyxl import Workbook
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
-    sheet.append([label for _, label in EXPORT_COLUMNS])
+    sheet.append(safe_row(label for _, label in EXPORT_COLUMNS))
     for row in rows:
-        sheet.append(row)
+        sheet.append(safe_row(row))
     workbook.save(path)
 
 

@@ -15,6 +15,7 @@ import io
 from datetime import date
 
 from protocol import disclosure as rules
+from web.spreadsheet import safe_row
 
 from ..store import disclosure as sql
 
@@ -84,59 +85,63 @@ def report_xlsx(report: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "年度报告"
+
+    def append(cells: list) -> None:
+        ws.append(safe_row(cells))     # overview, problems ...: typed text, never a formula
+
     bold = Font(bold=True)
     title = f"{report['body']['name']}{report['year']}年政府信息公开工作年度报告"
-    ws.append([title])
+    append([title])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([f"（按{report['basis']}格式）"])
+    append([f"（按{report['basis']}格式）"])
 
     def section(text: str) -> None:
-        ws.append([])
-        ws.append([text])
+        append([])
+        append([text])
         ws.cell(ws.max_row, 1).font = bold
 
     section(SECTIONS["overview"])
-    ws.append([report["overview"] or ""])
+    append([report["overview"] or ""])
     section("二、主动公开政府信息情况")
-    ws.append(["第二十条第（一）项"])
-    ws.append(["信息内容", "本年制发件数", "本年废止件数", "现行有效件数"])
+    append(["第二十条第（一）项"])
+    append(["信息内容", "本年制发件数", "本年废止件数", "现行有效件数"])
     for key, label in PROACTIVE_ROWS:
         row = report["proactive"][key]
-        ws.append([label, row["issued"], row["repealed"], row["in_force"]])
+        append([label, row["issued"], row["repealed"], row["in_force"]])
     for key, label, clause in DECISION_ROWS:
         if key != "enforcement":
-            ws.append([clause])
-            ws.append(["信息内容", "本年处理决定数量"])
-        ws.append([label, report["proactive"][key]["decisions"]])
-    ws.append(["第二十条第（八）项"])
-    ws.append(["信息内容", "本年收费金额（单位：万元）"])
-    ws.append(["行政事业性收费", float(report["proactive"]["fees"]["amount_wan"])])
+            append([clause])
+            append(["信息内容", "本年处理决定数量"])
+        append([label, report["proactive"][key]["decisions"]])
+    append(["第二十条第（八）项"])
+    append(["信息内容", "本年收费金额（单位：万元）"])
+    append(["行政事业性收费", float(report["proactive"]["fees"]["amount_wan"])])
     ws.cell(ws.max_row, 2).number_format = "0.0000"
 
     section("三、收到和处理政府信息公开申请情况")
-    ws.append(["本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和", "申请人情况"])
-    ws.append(["", "自然人", "法人或其他组织", "", "", "", "", "总计"])
-    ws.append(["", "", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他", ""])
+    append(["本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和", "申请人情况"])
+    append(["", "自然人", "法人或其他组织", "", "", "", "", "总计"])
+    append(["", "", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他", ""])
     rows = report["requests"]["rows"]
     labels = report["requests"]["labels"]
     for key, label in labels.items():
         if key == "grant":
-            ws.append(["三、本年度办理结果"])
-        ws.append([label, *[rows[key][c] for c in rules.REPORT_APPLICANT_COLUMNS]])
+            append(["三、本年度办理结果"])
+        append([label, *[rows[key][c] for c in rules.REPORT_APPLICANT_COLUMNS]])
 
     section("四、政府信息公开行政复议、行政诉讼情况")
-    ws.append(["行政复议", "", "", "", "", "行政诉讼"])
-    ws.append(["", "", "", "", "", "未经复议直接起诉", "", "", "", "", "复议后起诉"])
+    append(["行政复议", "", "", "", "", "行政诉讼"])
+    append(["", "", "", "", "", "未经复议直接起诉", "", "", "", "", "复议后起诉"])
     heads = [rules.APPEAL_OUTCOMES.get(o, "总计") for o in APPEAL_OUTCOME_ORDER]
-    ws.append(heads * 3)
+    append(heads * 3)
     values = []
     for kind in ("reconsideration", "litigation_direct", "litigation_after"):
         values += [report["appeals"][kind][o] for o in APPEAL_OUTCOME_ORDER]
-    ws.append(values)
+    append(values)
     section(SECTIONS["problems"])
-    ws.append([report["problems"] or ""])
+    append([report["problems"] or ""])
     section(SECTIONS["other"])
-    ws.append([report["other"] or ""])
+    append([report["other"] or ""])
     ws.column_dimensions["A"].width = 60
     for row in ws.iter_rows():
         for cell in row:

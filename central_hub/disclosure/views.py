@@ -34,11 +34,13 @@ from protocol import disclosure as rules
 from protocol.calendar import shanghai_date
 from protocol.supervision.disclosure_rules import DISCLOSURE_RULES, evaluate_catalogue
 from web.errors import ValidationErrors, error_response
+from web.inputs import parse_int, to_int
 from web.pagination import Pagination
 from web.security import RateLimiter, client_ip, retry_after_header
 
 from ..accounts import CAPABILITIES, case_scope
 from ..calendar_admin import CalendarCache
+from ..catalogue_forms import parse_yuan
 from ..store import disclosure as sql
 from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
     show
@@ -75,8 +77,8 @@ def _date_param(request: Request, name: str) -> str | None:
 
 
 def _year_param(request: Request, today: dt.date) -> int:
-    value = _q(request, "year", 4)
-    return int(value) if value.isdigit() and 2000 <= int(value) <= 2100 else default_year(today)
+    return parse_int(_q(request, "year", 16), "year", "年度", lo=2000, hi=2100, max_digits=4,
+                     default=default_year(today))
 
 
 def _bodies(hub) -> dict[str, str]:
@@ -360,10 +362,8 @@ def routes() -> list[Route]:
         action = dict(values)
         action.pop("csrf_token", None)
         fee = values.get("fee_yuan", "").strip()
-        try:
-            action["fee_fen"] = round(float(fee) * 100) if fee else 0
-        except ValueError:
-            action["fee_fen"] = -1
+        fen = parse_yuan(fee)           # "inf", "1e400", "１": a field error, not a 500
+        action["fee_fen"] = -1 if fen is None else fen
         action.pop("fee_yuan", None)
         try:
             reqs.act(hub.store, calendar(hub), hub.config.now(), number, action,
@@ -426,12 +426,7 @@ def routes() -> list[Route]:
             form = await read_form(request)
             values = {k: v for k, v in form.items() if isinstance(v, str)}
             body = values.get("body_code", "")
-            try:
-                year = int(values.get("year", ""))
-                if not 2000 <= year <= 2100:
-                    raise ValueError
-            except ValueError:
-                year = 0
+            year = to_int(values.get("year", "").strip(), lo=2000, hi=2100, max_digits=4) or 0
             try:
                 if body not in _bodies(hub):
                     raise rules.DisclosureError("body_code", "请选择公开主体")

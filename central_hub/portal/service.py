@@ -11,7 +11,6 @@ Settings (``face_settings``; screen ``/evaluations/settings``):
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ from protocol.calendar import SHANGHAI, add_working_days
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 from protocol.lifecycle import STATE_LABELS
+from web.inputs import ascii_digits, same_secret, to_int
 from web.templating import mask_name
 
 from ..errors import HubError
@@ -67,8 +67,7 @@ def verify_case(store, case_no: str, query_code: str) -> dict | None:
     state = store.case_states([case_no]).get(case_no) if case_no else None
     expected = (state or {}).get("query_code") or ""
     # compare even when the case is unknown, so timing says nothing about existence
-    ok = hmac.compare_digest(expected.encode("utf-8").ljust(32, b"\0"),
-                             code.encode("utf-8").ljust(32, b"\0"))
+    ok = same_secret(code.ljust(32, "\0"), expected.ljust(32, "\0"))
     if not (state and expected and code and ok):
         return None
     return store.case(case_no)
@@ -96,10 +95,7 @@ def open_stages(row: dict, evaluated: set[str]) -> list[str]:
 
 
 def _level(raw: str, field: str) -> int:
-    try:
-        level = int(str(raw).strip())
-    except ValueError:
-        raise PortalError(field, "评价等级：请选择非常满意、满意、基本满意、不满意或非常不满意") from None
+    level = to_int(str(raw).strip(), max_digits=2)
     if level not in LEVELS:
         raise PortalError(field, "评价等级：请选择非常满意、满意、基本满意、不满意或非常不满意")
     return level
@@ -224,7 +220,7 @@ def new_interaction_no(kind: str, today: date) -> str:
 
 def normalise_no(raw: str) -> str | None:
     text = (raw or "").strip().upper()[:40]
-    if len(text) == 21 and text[:2] in ("ZX", "TS") and text[2:10].isdigit() \
+    if len(text) == 21 and text[:2] in ("ZX", "TS") and ascii_digits(text[2:10], 8) \
             and text[10] == "-" and all(c in "0123456789ABCDEF" for c in text[11:]):
         return text
     return None
@@ -242,7 +238,7 @@ def submit_interaction(store, calendar, *, form: dict, today: date, now_ts: str,
     name = _text(form.get("name", ""), "name", "姓名", required=True, max_len=50)
     contact = _text(form.get("contact", ""), "contact", "联系电话", required=True, max_len=20,
                     min_len=5)
-    if not all(c.isdigit() or c in "-+ " for c in contact):
+    if not all(c in "0123456789-+ " for c in contact):
         raise PortalError("contact", "联系电话：只能填写数字、空格、+ 和 -")
     unit = (form.get("unit") or "").strip()
     if unit and unit not in units:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from web.inputs import parse_int, to_int
 from web.pagination import Pagination
 
 from ..accounts import can, case_scope
@@ -69,10 +70,8 @@ async def evaluations_page(request: Request) -> Response:
 @page("evaluations.view")
 async def evaluation_page(request: Request) -> Response:
     hub = hub_of(request)
-    try:
-        eval_id = int(request.path_params["eval_id"][:12])
-    except ValueError:
-        eval_id = 0
+    eval_id = parse_int(request.path_params["eval_id"], "eval_id", "评价编号",
+                        max_digits=12, required=True)
     form = await read_form(request) if request.method == "POST" else None   # CSRF first
     row = sql.evaluation(hub.store, eval_id)
     if not _visible_eval(request, row):
@@ -108,7 +107,7 @@ async def settings_page(request: Request) -> Response:
         values = {}
         for key, (label, _, lo, hi) in service.SETTINGS.items():
             raw = text_field(form, key, 10).strip()
-            if not raw.isdigit() or not lo <= int(raw) <= hi:
+            if to_int(raw, lo=lo, hi=hi) is None:
                 errors[key] = f"{label}：请填写 {lo} 至 {hi} 之间的整数"
             else:
                 values[key] = raw

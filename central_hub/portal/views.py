@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from protocol.catalogue import match_rank
 from web.errors import error_response
+from web.inputs import parse_int
 from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
 from ..calendar_admin import CalendarCache
@@ -188,10 +189,8 @@ def routes() -> list[Route]:
         row = verified_case(request)
         if row is None:
             return redirect("/portal/status")
-        try:
-            eval_id = int(request.path_params["eval_id"][:12])
-        except ValueError:
-            eval_id = 0
+        eval_id = parse_int(request.path_params["eval_id"], "eval_id", "评价编号",
+                            max_digits=12, required=True)
         try:
             service.rate_follow_up(hub.store, row, eval_id, form.get("level", ""),
                                    hub.config.now_ts())

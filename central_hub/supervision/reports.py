@@ -17,6 +17,8 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from web.spreadsheet import safe_row
+
 from ..store import HubStore
 from ..store import supervision as sql
 from .service import GRADE_ZH, STATES_ZH, current_settings, level_label, rule_label
@@ -149,17 +151,10 @@ def _report_cells(r: ReportRow) -> list:
 def _csv(head, rows) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(head)
+    writer.writerow(safe_row(head))
     for cells in rows:
-        writer.writerow([_safe_cell(c) for c in cells])
+        writer.writerow(safe_row(cells))
     return ("\ufeff" + out.getvalue()).encode("utf-8")      # BOM: Excel opens it as UTF-8
-
-
-def _safe_cell(value):
-    """No formula injection in spreadsheets: text starting with = + - @ gets a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _xlsx(title: str, head, rows) -> bytes:
@@ -167,9 +162,9 @@ def _xlsx(title: str, head, rows) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
-    sheet.append(list(head))
+    sheet.append(safe_row(head))
     for cells in rows:
-        sheet.append([_safe_cell(c) for c in cells])
+        sheet.append(safe_row(cells))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

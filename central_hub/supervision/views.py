@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from protocol.supervision import LEVEL_LABELS, RULES
 from web.flash import flash
+from web.inputs import InputError, loads_json, parse_int
 from web.pagination import Pagination
 
 from ..accounts import can, case_scope
@@ -58,11 +59,11 @@ async def desk_page(request: Request) -> Response:
     state = q.get("state") if q.get("state") in STATES else None
     rule = (q.get("rule") or "")[:16] or None
     unit = (q.get("unit") or "")[:100] or None
-    age = (q.get("age") or "")[:3]
+    age = parse_int(q.get("age"), "age", "预警天数", max_digits=3)
     mine = q.get("mine") == "1"          # the alerts the roster or a finding put on me
     raised_before = None
-    if age.isdigit():
-        raised_before = (_today(request) - timedelta(days=int(age))).isoformat()
+    if age is not None:
+        raised_before = (_today(request) - timedelta(days=age)).isoformat()
     states = [state] if state else list(sql.OPEN_STATES)
     nodes = _nodes_in_scope(request)
     args = dict(states=states, level=level, rule=rule, unit=unit, nodes=nodes,
@@ -95,9 +96,9 @@ async def desk_page(request: Request) -> Response:
 
 
 def _alert_or_404(request: Request):
-    text = request.path_params["no"]
-    alert = sql.alert_row(hub_of(request).store, int(text)) if text.isdigit() \
-        and len(text) < 12 else None
+    number = parse_int(request.path_params["no"], "no", "预警编号", max_digits=11,
+                       required=True)
+    alert = sql.alert_row(hub_of(request).store, number)
     if alert is None or alert["item_type"] != sql.SUPERVISION:
         return None, show(request, "pages/message.html",
                           {"title": "预警不存在", "message": "没有该监察预警"}, status_code=404)
@@ -175,8 +176,8 @@ async def bulk_review(request: Request) -> Response:
     """Close or escalate several alerts with one opinion (批量审核)."""
     form = await read_form(request)
     hub = hub_of(request)
-    ids = [int(v) for v in form.getlist("alert") if isinstance(v, str) and v.isdigit()
-           and len(v) < 12][:500]
+    ids = [parse_int(v, "alert", "预警编号", max_digits=11, required=True)
+           for v in form.getlist("alert")[:500]]
     action = text_field(form, "action", 16)
     text = text_field(form, "decision", 2000)
     nodes = _nodes_in_scope(request)
@@ -247,10 +248,9 @@ async def risk_points_page(request: Request) -> Response:
 def _period(request: Request) -> tuple[int, int, str, str]:
     q = request.query_params
     today = _today(request)
-    year = int(q["year"]) if (q.get("year") or "").isdigit() and 2000 <= int(q["year"]) <= 2100 \
-        else today.year
-    quarter = int(q["quarter"]) if q.get("quarter") in ("1", "2", "3", "4") \
-        else (today.month - 1) // 3 + 1
+    year = parse_int(q.get("year"), "year", "年度", lo=2000, hi=2100, default=today.year)
+    quarter = parse_int(q.get("quarter"), "quarter", "季度", lo=1, hi=4, max_digits=1,
+                        default=(today.month - 1) // 3 + 1)
     start, end = reports.quarter_bounds(year, quarter)
     return year, quarter, start, end
 
@@ -343,9 +343,13 @@ async def publish_rules(request: Request) -> Response:
     form = await read_form(request)
     hub = hub_of(request)
     try:
-        document = json.loads(text_field(form, "document", 20_000) or "null")
+        document = loads_json(text_field(form, "document", 20_000) or "null", "document",
+                              "规则文档")
         version = service.publish_rules(hub.store, hub.identity, hub.config, document,
                                         account_of(request).username)
+    except InputError as exc:
+        flash(request, exc.detail, "error")
+        return redirect("/supervision/rules")
     except (ValueError, HubError) as exc:
         flash(request, getattr(exc, "message", None) or f"规则文档不是有效的 JSON：{exc}", "error")
         return redirect("/supervision/rules")
@@ -358,9 +362,13 @@ async def save_settings(request: Request) -> Response:
     form = await read_form(request)
     hub = hub_of(request)
     try:
-        content = json.loads(text_field(form, "settings", 20_000) or "null")
+        content = loads_json(text_field(form, "settings", 20_000) or "null", "settings",
+                             "监察设置")
         version = service.save_settings(hub.store, content, hub.config.now_ts(),
                                         account_of(request).username)
+    except InputError as exc:
+        flash(request, exc.detail, "error")
+        return redirect("/supervision/rules")
     except (ValueError, HubError) as exc:
         flash(request, getattr(exc, "message", None) or f"设置不是有效的 JSON：{exc}", "error")
         return redirect("/supervision/rules")
@@ -376,7 +384,7 @@ async def reevaluate(request: Request) -> Response:
     scope = text_field(form, "scope", 10) or "open"
     try:
         result = service.reevaluate(
-            hub.store, to_version=int(version_text) if version_text.isdigit() else None,
+            hub.store, to_version=parse_int(version_text, "version", "规则版本", max_digits=9),
             by=account_of(request).username, now=hub.config.now(), scope=scope,
             note=text_field(form, "note", 500) or None)
     except HubError as exc:

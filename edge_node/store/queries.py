@@ -18,7 +18,7 @@ from typing import Iterable
 
 QUEUE_FILTERS = ("all", "near", "overdue", "newly", "supplement")
 
-_ID_RE = re.compile(r"^(\d{15}|\d{17}[\dX])$")
+_ID_RE = re.compile(r"^([0-9]{15}|[0-9]{17}[0-9X])$")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def classify_search(text: str) -> str:
     q = text.strip().upper()
     if _ID_RE.match(q):
         return "id"
-    if q.isdigit():
+    if q.isascii() and q.isdigit():
         return "counter" if len(q) <= 6 else "id_prefix"
     if "-" in q and q.isascii():
         return "case"

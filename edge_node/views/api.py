@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from web import security
+from web.inputs import loads_json
 
 from .. import cases, users
 from ..errors import PermissionDenied, ValidationError
@@ -18,10 +17,7 @@ from .common import Ui, require_case_reader, require_user
 async def _read_json(request: Request) -> dict:
     if "application/json" not in request.headers.get("content-type", ""):
         raise ValidationError("body", "content_type", "请以 JSON 格式提交（application/json）")
-    try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise ValidationError("body", "json", "提交的内容不是有效的 JSON") from None
+    data = loads_json(await request.body())          # 400 for bad or too deeply nested JSON
     if not isinstance(data, dict):
         raise ValidationError("body", "json", "提交的内容须为 JSON 对象")
     return data

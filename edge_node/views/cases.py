@@ -10,6 +10,8 @@ the head, who acts and approves at once.
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from protocol import lifecycle
 from web.errors import ValidationErrors
 from web.flash import flash
+from web.inputs import to_int
 from web.templating import is_htmx
 
 from .. import cases, deadlines, evaluations
@@ -25,6 +28,7 @@ from .common import ROLE_ORDER, WORK_ROLES, Ui, all_texts, choice, \
     deadline_marks, page, queue_window, read_form, redirect, require_case_reader, \
     require_user, text
 
+_YUAN_RE = re.compile(r"[0-9]{1,7}(\.[0-9]{1,2})?")
 PROCEDURE_LABELS = {"hearing": "听证", "tendering": "招标", "auction": "拍卖",
                     "inspection": "检验", "testing": "检测", "quarantine": "检疫",
                     "appraisal": "鉴定", "expert_review": "专家评审", "public_notice": "公示",
@@ -160,8 +164,7 @@ def receipts_for(state: dict) -> list[tuple[str, str]]:
 
 def parse_yuan(value: str) -> int | None:
     """'12.5' -> 1250 fen; None if not a plain amount with at most 2 decimals."""
-    import re
-    if not re.fullmatch(r"\d{1,7}(\.\d{1,2})?", value):
+    if not _YUAN_RE.fullmatch(value):
         return None
     whole, _, frac = value.partition(".")
     return int(whole) * 100 + int((frac + "00")[:2])
@@ -214,8 +217,8 @@ def routes(ui: Ui) -> list[Route]:
                     "reason": t("reason", "审批意见", True)}
         if action == "extend":
             raw = t("days", "延期天数") or str(cases.DEFAULT_EXTENSION_DAYS)
-            days = int(raw) if raw.isdigit() else None
-            if days is None or not 1 <= days <= cases.MAX_EXTENSION_DAYS:
+            days = to_int(raw, lo=1, hi=cases.MAX_EXTENSION_DAYS, max_digits=3)
+            if days is None:
                 errors.add("days", f"延期天数须为 1 至 {cases.MAX_EXTENSION_DAYS} 的整数")
             return {"days": days, "reason": t("reason", "延期理由", True)}
         if action == "suspend":

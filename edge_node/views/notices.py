@@ -8,18 +8,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from web.inputs import parse_int
+
 from .. import notices
-from ..errors import NotFound
 from .common import ROLE_ORDER, STAFF_ROLES, Ui, page, read_form, redirect, require_user
 
 ALL_ROLES = STAFF_ROLES    # the node's staff (administrators manage accounts only)
 
 
 def _notice_id(request: Request) -> int:
-    raw = request.path_params["notice_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(f"notice {raw[:20]}", zh="没有这条通知")
-    return int(raw)
+    return parse_int(request.path_params["notice_id"], "notice_id", "通知编号", max_digits=12,
+                     required=True)
 
 
 def routes(ui: Ui) -> list[Route]:

@@ -24,6 +24,7 @@ from protocol import lifecycle
 from protocol.catalogue import TYPE_CODES, fee_fen
 from web import security
 from web.errors import ValidationErrors
+from web.inputs import same_secret
 
 from .. import catalogue as node_catalogue
 from .. import evaluations
@@ -86,7 +87,7 @@ def routes(ui: Ui) -> list[Route]:
             return status_page(request, values, errors, status_code=429,
                                headers=security.retry_after_header(wait))
         state = node.store.case(case_no.upper())
-        if state is None or state.get("query_code") != code:
+        if state is None or not same_secret(code, state.get("query_code") or ""):
             ui.lookup_throttle.failure(key)
             errors.add("code", "办件编号或查询码不正确，请核对受理通知书上的信息")
             return status_page(request, values, errors, status_code=422)
