@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.calendar import Calendar
 from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
+from web.passwords import generate_password
 from web.security import hash_password
 
 from .config import HubConfig
@@ -37,7 +37,7 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
     store = open_store(config.db_path, config.now_ts())
     config.db_path.chmod(0o600)
     try:
-        password = secrets.token_urlsafe(12)
+        password = generate_password(username=ADMIN_USER, display_name="系统管理员")
         now = config.now_ts()
         published = []
         if publish_samples:

@@ -12,6 +12,7 @@ from typing import Any
 
 import json
 import logging
+import math
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,9 +89,10 @@ async def _token_request(request: Request, what: str) -> tuple[Any, dict, str, s
     """An enrolment or restore request: rate-limited per address, with the one-time token,
     the new public key and the proof of possession (all strings)."""
     hub = _hub(request)
-    if hub.enrol_limiter.acquire(client_ip(request)):
+    wait = hub.enrol_limiter.acquire(client_ip(request))
+    if wait:
         raise HubError(f"too many {what} attempts from this address; try again later",
-                       code="rate_limited")
+                       code="rate_limited", extra={"retry_after": math.ceil(wait)})
     data = await _json_body(request)
     token, public_key, proof = (data.get("token"), data.get("public_key"), data.get("proof"))
     if not all(isinstance(v, str) for v in (token, public_key, proof)):
@@ -224,7 +226,7 @@ async def reinstate(request: Request) -> JSONResponse:
     wait = hub.enrol_limiter.acquire(client_ip(request))
     if wait:
         raise HubError("too many attempts from this address; try again later",
-                       code="rate_limited")
+                       code="rate_limited", extra={"retry_after": math.ceil(wait)})
     data = await _json_body(request)
     statement, proof = data.get("statement"), data.get("proof")
     if not isinstance(statement, dict) or not isinstance(proof, str):

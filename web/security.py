@@ -118,6 +118,14 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, parsed.digest)
 
 
+# A well-formed hash (current parameters) that no password is known to match: checking a
+# password against it when the user does not exist costs the same scrypt as a real check,
+# so the answer time does not tell which accounts exist.
+DUMMY_PASSWORD_HASH = (
+    "scrypt$16384$8$1$6W4lYBl5RahZamhvlLIKbA==$tuysmKkJi1JBJAiPYPDRF19//KNtg0jLI2W6Pgsl1So="
+)
+
+
 def needs_rehash(stored: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bool:
     """True when `stored` is malformed or was made with other parameters than the current ones."""
     parsed = _parse_scrypt_hash(stored)
