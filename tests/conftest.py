@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 SHANGHAI = timezone(timedelta(hours=8))
-EDGE_ADMIN_PASSWORD = "admin-pass-123"
+EDGE_ADMIN_PASSWORD = "lantern-ridge-7294"
 EDGE_STAFF_PASSWORD = "staff-pass-123"
 
 
