@@ -21,7 +21,7 @@ def _intake(node, n: int) -> list[str]:
     from edge_node import cases, users
     admin = node.store.user_by_username("admin")
     clerk = node.store.user_by_username("clerk") or users.create_user(
-        node, "clerk", "受理员", ("clerk",), "clerk-pass-123",
+        node, "clerk", "受理员", ("clerk",), "window-desk-5821",
         actor={"id": admin["id"], "role": "admin"})
     actor = {"id": clerk["id"], "role": "clerk"}
     applicant = {"kind": "person", "name": "张三", "id_type": "resident_id",

@@ -247,7 +247,9 @@ def session_middleware(
     cookie_name: str = "session",
     max_age: int = SESSION_MAX_AGE,
 ) -> Middleware:
-    """SessionMiddleware with the project's settings: SameSite=Lax, 12 h, HttpOnly.
+    """SessionMiddleware with the project's settings: SameSite=Lax, HttpOnly, cookie kept
+    ``max_age`` seconds (the apps pass their session lifetime). The cookie only carries the
+    session id: whether the session is still alive is the store's record (web.sessions).
 
     `https_only` stays False for plain HTTP on a township LAN (browsers drop Secure
     cookies there). Node and hub served from one host must use different
