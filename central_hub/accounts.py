@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from web.passwords import password_problem
 from web.security import hash_password
 
 from .errors import HubError
@@ -50,6 +51,9 @@ ALL = frozenset(ROLES)
 STAFF = ALL - {"security_admin", "audit_admin"}
 """Who sees the county's business data (cases, items, disclosure, supervision …): not the
 security and audit administrators, whose work is accounts and the audit log."""
+TOTP_ROLES = frozenset(ADMIN_ROLES) | {"supervisor"}
+"""Who may enrol a TOTP second factor: the administrators and supervisors (a hub setting,
+``HubConfig.require_totp_for_admins``, makes it mandatory for the administrators)."""
 CAPABILITIES: dict[str, frozenset[str]] = {
     "home": ALL,
     "cases.view": STAFF,
@@ -86,8 +90,14 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "supervision.manage": frozenset({"system_admin"}),
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
-MIN_PASSWORD = 10
-MAX_PASSWORD = 200
+
+
+def is_admin(account: Account | None) -> bool:
+    return account is not None and account.role in ADMIN_ROLES
+
+
+def may_use_totp(account: Account | None) -> bool:
+    return account is not None and account.role in TOTP_ROLES
 
 
 def can(account: Account | None, capability: str) -> bool:
@@ -149,11 +159,12 @@ def may_edit_department(store: HubStore, account: Account, department: str | Non
     return department == account.org_unit
 
 
-def check_password(password: str, field: str = "password") -> None:
-    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError(field, f"密码：长度须为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符")
-    if password.isdigit() or password.isalpha():
-        raise AccountError(field, "密码：不能全为数字或全为字母")
+def check_password(password: str, field: str = "password", *, username: str = "",
+                   display_name: str = "") -> None:
+    """The shared staff password rules (:func:`web.passwords.password_problem`)."""
+    problem = password_problem(password, username=username, display_name=display_name)
+    if problem is not None:
+        raise AccountError(field, problem)
 
 
 def _check_fields(store: HubStore, role: str, display_name: str, org_unit: str | None) -> None:
@@ -177,7 +188,7 @@ def create_account(store: HubStore, now: str, *, username: str, password: str, r
         raise AccountError("username", f"用户名：{username} 已存在")
     display_name = (display_name or "").strip()
     _check_fields(store, role, display_name, org_unit or None)
-    check_password(password)
+    check_password(password, username=username, display_name=display_name)
     store.add_user(username, hash_password(password), role, now, display_name,
                    org_unit or None)
     account = store.account(username)

@@ -4,12 +4,12 @@ one account each, 三权分立), the first configuration documents."""
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol.calendar import Calendar
 from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
+from web.passwords import generate_password
 from web.security import hash_password
 
 from .accounts import ADMIN_ROLES
@@ -51,7 +51,8 @@ def init_hub(data_dir: str | Path, name: str = "county-hub",
             seed_sample_units(store, now)
         admins = {}
         for role, label in ADMIN_ROLES.items():
-            admins[role] = (ADMIN_USERS[role], secrets.token_urlsafe(12))
+            admins[role] = (ADMIN_USERS[role],
+                            generate_password(username=ADMIN_USERS[role], display_name=label))
             store.add_user(ADMIN_USERS[role], hash_password(admins[role][1]), role, now, label,
                            SAMPLE_COUNTY[0] if publish_samples else None)
         if publish_samples:

@@ -447,9 +447,10 @@ def user_passwd(data_dir, username, password) -> None:
     config = _config(data_dir)
     store = _store(config)
     try:
-        if store.account(username) is None:
+        account = store.account(username)
+        if account is None:
             _fail(f"no account {username}")
-        check_password(password)
+        check_password(password, username=username, display_name=account.display_name)
         with store.transaction():
             store.set_password(username, hash_password(password))
             store.audit(config.now_ts(), "cli", "account.password_set", username, ip="cli")
@@ -486,6 +487,26 @@ def user_set_role(data_dir, username, roles) -> None:
     finally:
         store.close()
     click.echo(f"account {username} now has the role {role} (it was {before.role})")
+
+
+@user.command("reset-totp")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("username")
+@_guarded
+def user_reset_totp(data_dir, username) -> None:
+    """Remove an account's TOTP second factor (a lost phone); its sessions end."""
+    config = _config(data_dir)
+    store = _store(config)
+    try:
+        if store.account(username) is None:
+            _fail(f"no account {username}")
+        with store.transaction():
+            store.clear_totp(username)
+            store.end_sessions(username)
+            store.audit(config.now_ts(), "cli", "account.totp_reset", username, ip="cli")
+    finally:
+        store.close()
+    click.echo(f"second factor of {username} removed; it can enrol again at /account/totp")
 
 
 @user.command("list")

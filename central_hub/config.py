@@ -55,6 +55,9 @@ class HubConfig:
     job_time_budget_seconds: float = 1.0     # per job and run, so no job starves the others
     session_secret: str = ""                 # read from session.secret when empty
     https_only: bool = False
+    session_idle_seconds: int = 30 * 60      # a session unused this long ends (shared PCs)
+    session_lifetime_seconds: int = 12 * 60 * 60   # and any session ends this long after login
+    require_totp_for_admins: bool = False    # administrators must enrol a TOTP second factor
     ack_verifies_every_signature: bool = False   # the naive ack path (benchmark baseline)
     clock: Callable[[], datetime] = field(default=system_clock, compare=False)
 

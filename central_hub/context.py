@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from web.security import LoginThrottle
+from web.sessions import SessionPolicy
 
 from .config import HubConfig
 from .identity import HubIdentity, load_identity
@@ -34,6 +35,15 @@ class HubContext:
     def __post_init__(self) -> None:
         self._key_stamp = self._stamp()
         self.sync_limits = SyncLimits(self.config)
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle_seconds=self.config.session_idle_seconds,
+                             lifetime_seconds=self.config.session_lifetime_seconds)
+
+    def clock_seconds(self) -> float:
+        """Hub time as seconds since the epoch (session records)."""
+        return self.config.clock().timestamp()
 
     @property
     def identity(self) -> HubIdentity:

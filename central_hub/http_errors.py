@@ -88,6 +88,15 @@ def refusal(code: str, message: str, hub_time: str, *, seq: int | None = None,
     return JSONResponse(body, status_code=status or status_of(code), headers=headers)
 
 
+def _retry_after(exc: Exception, status: int) -> dict | None:
+    """``Retry-After`` for a 429 refusal (its ``extra["retry_after"]`` seconds, else 1)."""
+    if status != 429:
+        return None
+    extra = getattr(exc, "extra", None) or {}
+    seconds = extra.get("retry_after", 1)
+    return retry_after_header(seconds if isinstance(seconds, (int, float)) else 1)
+
+
 def sync_exception_handlers(now_ts: Callable[[], str], hub_key: Callable[[], str],
                             web_handlers: dict, templates: Any = None) -> dict:
     """Exception handlers: JSON refusals under /sync/, the web layer's pages elsewhere."""
@@ -100,12 +109,14 @@ def sync_exception_handlers(now_ts: Callable[[], str], hub_key: Callable[[], str
             status = getattr(exc, "status", None) or status_of(code)
             message = getattr(exc, "message", str(exc))
             return error_response(templates, request, status if status < 500 else 400,
-                                  message=message if _is_chinese(message) else None)
+                                  message=message if _is_chinese(message) else None,
+                                  headers=_retry_after(exc, status))
         if isinstance(exc, RateLimited):
             return refusal(exc.code, exc.message, now_ts(),
                            headers=retry_after_header(exc.retry_after))
         if isinstance(exc, HubError):
-            return refusal(exc.code, exc.message, now_ts(), seq=exc.seq, extra=exc.extra)
+            return refusal(exc.code, exc.message, now_ts(), seq=exc.seq, extra=exc.extra,
+                           headers=_retry_after(exc, status_of(exc.code)))
         assert isinstance(exc, ProtocolError)
         return refusal(exc.code, exc.message, now_ts(), seq=exc.seq)
 

@@ -170,6 +170,7 @@ class Account:
     session_epoch: int
     created_at: str
     password_hash: str = field(repr=False, default="")
+    totp_enabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,12 @@
 
 Every route declares its capability (:data:`central_hub.accounts.CAPABILITIES`) with
 :func:`page`; a request without a session is sent to the login page (401 for APIs and
-POSTs), a role without the capability gets 403. The session holds the user name and the
-account's ``session_epoch``: a new password, a change of role or unit, or deactivation
-ends every session of the account at once.
+POSTs), a role without the capability gets 403. The session holds the user name, the
+account's ``session_epoch`` and a session id whose record the store keeps
+(:mod:`web.sessions`): a new password, a change of role or unit, or deactivation ends
+every session of the account at once (the epoch); logging out, the idle timeout and the
+absolute lifetime end one session (its record). When ``require_totp_for_admins`` is set,
+an administrator without a TOTP second factor is sent to enrol before anything else.
 """
 
 from __future__ import annotations
@@ -18,15 +21,25 @@ from starlette.responses import RedirectResponse, Response
 
 from web.errors import error_response
 from web.negotiation import wants_json
-from web.security import check_csrf, client_ip
+from web.security import check_csrf, client_ip, rotate_csrf_token
+from web.sessions import (
+    EXPIRED,
+    SESSION_ID,
+    TOUCH,
+    new_session_id,
+    prune_bounds,
+    session_key,
+    verdict,
+)
 from web.templating import render
 
-from .accounts import CAPABILITIES, ROLES, can
+from .accounts import CAPABILITIES, ROLES, can, is_admin, may_use_totp
 from .context import HubContext
 from .records import Account
 
 SESSION_USER = "hub_user"
 SESSION_EPOCH = "hub_epoch"
+TOTP_ENROL_URL = "/account/totp"
 NAV = (
     ("home", "/", "首页"),
     ("cases.view", "/cases", "办件"),
@@ -59,14 +72,66 @@ def current_account(request: Request) -> Account | None:
     if cached is not False:
         return cached
     account = None
-    username = request.session.get(SESSION_USER) if "session" in request.scope else None
-    if isinstance(username, str):
+    session = request.session if "session" in request.scope else {}
+    username, sid = session.get(SESSION_USER), session.get(SESSION_ID)
+    if isinstance(username, str) and isinstance(sid, str):
         found = hub_of(request).store.account(username)
         if found is not None and found.active \
-                and request.session.get(SESSION_EPOCH) == found.session_epoch:
+                and session.get(SESSION_EPOCH) == found.session_epoch \
+                and _session_alive(hub_of(request), sid, username):
             account = found
     request.scope["hub.account"] = account
     return account
+
+
+def _session_alive(hub: HubContext, sid: str, username: str) -> bool:
+    """The session's record exists, is the account's and is within its limits (refreshing
+    ``last_seen`` at most once a minute); an expired record is deleted."""
+    key = session_key(sid)
+    record = hub.store.session(key)
+    if record is None or record.user != username:
+        return False
+    now = hub.clock_seconds()
+    state = verdict(hub.session_policy, record, now)
+    if state == EXPIRED:
+        hub.store.end_session(key)
+        return False
+    if state == TOUCH:
+        hub.store.touch_session(key, now)
+    return True
+
+
+def start_session(request: Request, account: Account) -> None:
+    """Sign ``account`` in: a new session record (dead ones pruned), a fresh cookie."""
+    hub = hub_of(request)
+    now = hub.clock_seconds()
+    sid = new_session_id()
+    with hub.store.transaction():
+        hub.store.prune_sessions(*prune_bounds(hub.session_policy, now))
+        hub.store.add_session(session_key(sid), account.username, now)
+    request.session.clear()
+    request.session[SESSION_USER] = account.username
+    request.session[SESSION_EPOCH] = account.session_epoch
+    request.session[SESSION_ID] = sid
+    request.scope.pop("hub.account", None)
+    rotate_csrf_token(request)
+
+
+def end_session(request: Request) -> None:
+    """Sign out: delete this session's record (a copied cookie is refused too)."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str):
+        hub_of(request).store.end_session(session_key(sid))
+    request.session.clear()
+    request.scope.pop("hub.account", None)
+    rotate_csrf_token(request)
+
+
+def totp_missing(request: Request, account: Account) -> bool:
+    """True when the hub requires a second factor of administrators and ``account`` is one
+    without it."""
+    return hub_of(request).config.require_totp_for_admins and is_admin(account) \
+        and not account.totp_enabled
 
 
 def account_of(request: Request) -> Account:
@@ -89,6 +154,11 @@ def page(capability: str) -> Callable[[Endpoint], Endpoint]:
                     return RedirectResponse("/login", status_code=303)
                 return error_response(request.app.state.templates, request, 401,
                                       message="请先登录")
+            if totp_missing(request, account):
+                if request.method == "GET" and not wants_json(request):
+                    return RedirectResponse(TOTP_ENROL_URL, status_code=303)
+                return error_response(request.app.state.templates, request, 403,
+                                      message="请先启用双因素认证（动态验证码）")
             if not can(account, capability):
                 return error_response(request.app.state.templates, request, 403,
                                       message=f"您的角色（{ROLES.get(account.role)}）无权进行此操作")
@@ -103,6 +173,7 @@ def show(request: Request, template: str, context: Mapping[str, Any] | None = No
     account = current_account(request)
     ctx = {"account": account, "role_label": ROLES.get(account.role, "") if account else "",
            "nav": [(url, label) for cap, url, label in NAV if can(account, cap)],
+           "may_totp": may_use_totp(account),
            "path": request.url.path, **(context or {})}
     return render(request.app.state.templates, request, template, partial or template, ctx,
                   status_code=status_code)

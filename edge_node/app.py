@@ -114,7 +114,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
         Middleware(security.SecurityHeadersMiddleware),
         security.body_limit_middleware(config.max_body_bytes, templates),
         security.session_middleware(config.secret_key, config.settings.get("https_only", False),
-                                    cookie_name=COOKIE),
+                                    cookie_name=COOKIE, max_age=config.session_lifetime_seconds),
     ]
     routes = build_routes(ui)
     routes += sync_status.sync_routes(

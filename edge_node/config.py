@@ -49,6 +49,8 @@ class NodeConfig:
     sync_interval: int = 60
     hub_url: str | None = None
     max_body_bytes: int = 256 * 1024
+    session_idle_seconds: int = 30 * 60        # a session unused this long ends (shared PCs)
+    session_lifetime_seconds: int = 12 * 60 * 60   # and any session ends this long after login
     settings: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -89,7 +91,10 @@ def load_config(data_dir: str | os.PathLike, *, clock: Clock | None = None,
     settings = dict(info.get("settings") or {})
     kwargs = dict(data_dir=data_dir, code=info["code"], name=info["name"], secret_key=secret,
                   sync_interval=int(settings.get("sync_interval", 60)),
-                  hub_url=settings.get("hub_url"), settings=settings)
+                  hub_url=settings.get("hub_url"), settings=settings,
+                  session_idle_seconds=int(settings.get("session_idle_seconds", 30 * 60)),
+                  session_lifetime_seconds=int(settings.get("session_lifetime_seconds",
+                                                            12 * 60 * 60)))
     if clock is not None:
         kwargs["clock"] = clock
     kwargs.update(overrides)

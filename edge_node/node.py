@@ -29,6 +29,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 SOFTWARE = "edge-node 0.1.0"
+ADMIN_NAME = "系统管理员"
 
 
 @dataclass
@@ -87,7 +88,8 @@ def init_node(data_dir: str | Path, code: str, name: str, *,
         raise SetupError(f"{data_dir} already holds a node",
                          zh=f"{data_dir} 中已有节点数据，不能重复初始化")
     if admin_password is not None:
-        users.check_password_strength(admin_password)
+        users.check_password_strength(admin_password, username=admin_username,
+                                      name=ADMIN_NAME)
     clock = clock or shanghai_now
     data_dir.mkdir(parents=True, exist_ok=True)
     key = PrivateKey.generate()
@@ -101,7 +103,7 @@ def init_node(data_dir: str | Path, code: str, name: str, *,
     tmp.replace(data_dir / NODE_FILE)
     config = load_config(data_dir, clock=clock)
     node = open_node(config, create=True)
-    password = admin_password or users.generate_password()
+    password = admin_password or users.generate_password(admin_username, ADMIN_NAME)
     with node.store.transaction():
         node.store.append_event("node.initialised", None, {
             "code": code, "name": info["name"], "public_key": key.public.hex,
@@ -110,7 +112,7 @@ def init_node(data_dir: str | Path, code: str, name: str, *,
         if with_sample_catalogue:
             node_catalogue.apply_catalogue(node, node_catalogue.sample_catalogue(),
                                            source="sample")
-        users.create_user(node, admin_username, "系统管理员", ("admin",), password,
+        users.create_user(node, admin_username, ADMIN_NAME, ("admin",), password,
                           actor=None)
     log.info("initialised node %s in %s", code, data_dir)
     return node, password

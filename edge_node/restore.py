@@ -337,7 +337,7 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
             downloaded = download_log(node, client.link, epoch, key)
             counts = rebuild_projections(node)
             if node.store.user_by_username("admin") is None:
-                password = admin_password or users.generate_password()
+                password = admin_password or users.generate_password("admin", "系统管理员")
                 users.create_user(node, "admin", "系统管理员", ("admin",), password, actor=None)
             else:
                 password = users.reset_password(node, "admin", admin_password)

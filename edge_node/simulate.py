@@ -108,7 +108,7 @@ def _script(rng: random.Random) -> Script:
 
 
 def _ensure_staff(node: Node) -> dict[str, list[dict]]:
-    """The simulation's staff accounts, created once (password: sim-password)."""
+    """The simulation's staff accounts, created once (password: sim-window-2026)."""
     staff: dict[str, list[dict]] = {}
     hashed = None
     admin = next((u for u in node.store.users() if "admin" in u["roles"]), None)
@@ -117,7 +117,7 @@ def _ensure_staff(node: Node) -> dict[str, list[dict]]:
         for username in names:
             user = node.store.user_by_username(username)
             if user is None:
-                hashed = hashed or hash_password("sim-password")
+                hashed = hashed or hash_password("sim-window-2026")
                 user = users.create_user(node, username, f"模拟{username[4:]}", (role,), "",
                                          actor=admin_actor, password_hash=hashed)
             staff.setdefault(role, []).append(user)

@@ -2,7 +2,9 @@
 
 Roles (protocol.events.ROLES): clerk 受理, handler 承办, reviewer 审核, approver 批准,
 head 中心负责人 (extensions, voiding, waivers), supervisor 监察 (read-only), admin 账号管理.
-Passwords are hashed with scrypt (web.security.hash_password).
+Passwords are hashed with scrypt (web.security.hash_password) and follow the shared rules
+(web.passwords: 12+ characters, not guessable, no user name inside). A password reset or
+a deactivation ends the user's sessions (their records in the store, web.sessions).
 """
 
 from __future__ import annotations
@@ -13,24 +15,22 @@ import unicodedata
 from protocol.envelope import format_ts
 from protocol.events import ROLES
 
-from web.security import hash_password, verify_password
+from web import passwords
+from web.security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 
 from .errors import NotFound, PermissionDenied, ValidationError
 from .store import queries
 
-PASSWORD_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
-MIN_PASSWORD = 8
+def generate_password(username: str = "", name: str = "") -> str:
+    """A random password that passes the staff password rules (shown once)."""
+    return passwords.generate_password(username=username, display_name=name)
 
 
-def generate_password(length: int = 12) -> str:
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
-
-
-def check_password_strength(password: str) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError("password", "min_length", f"密码至少 {MIN_PASSWORD} 位")
-    if len(password) > 200:
-        raise ValidationError("password", "max_length", "密码过长")
+def check_password_strength(password: str, *, username: str = "", name: str = "") -> None:
+    """The shared staff password rules (:func:`web.passwords.password_problem`)."""
+    problem = passwords.password_problem(password, username=username, display_name=name)
+    if problem is not None:
+        raise ValidationError("password", "weak", problem)
 
 
 def _actor_body(actor: dict | None) -> dict | None:
@@ -55,7 +55,7 @@ def create_user(node, username: str, name: str, roles, password: str, *,
     if actor is not None:
         require_role(node, actor, ("admin",))
     if password_hash is None:
-        check_password_strength(password)
+        check_password_strength(password, username=username, name=name)
         password_hash = hash_password(password)
     user = {"id": "u" + secrets.token_hex(5), "username": username, "name": name,
             "roles": roles, "password_hash": password_hash, "active": True,
@@ -73,6 +73,8 @@ def set_active(node, user_id: str, active: bool, *, actor: dict) -> None:
     require_role(node, actor, ("admin",))
     with node.store.transaction():
         queries.set_user_active(node.store, user_id, active)
+        if not active:
+            node.store.end_user_sessions(user_id)
         node.store.append_event("user.reactivated" if active else "user.deactivated", None,
                                 {"user": user_id, "actor": _actor_body(actor)})
 
@@ -84,10 +86,11 @@ def reset_password(node, username: str, password: str | None = None, *,
     if user is None:
         raise NotFound(f"no user {username}", zh=f"用户“{username}”不存在")
     if password is None:
-        password = generate_password()
-    check_password_strength(password)
+        password = generate_password(user["username"], user["name"])
+    check_password_strength(password, username=user["username"], name=user["name"])
     with node.store.transaction():
         node.store.set_password_hash(user["id"], hash_password(password))
+        node.store.end_user_sessions(user["id"])     # a new password ends its sessions
         node.store.append_event("user.password_reset", None, {
             "user": user["id"], "via": "cli" if actor is None else "admin",
             "actor": _actor_body(actor)})
@@ -97,10 +100,13 @@ def reset_password(node, username: str, password: str | None = None, *,
 def authenticate(node, username: str, password: str) -> dict | None:
     """The active user with this username and password, else None."""
     user = node.store.user_by_username(username or "")
+    # An unknown or inactive user costs the same scrypt as a real check: timing tells no
+    # account apart.
+    matches = verify_password(password or "", user["password_hash"] if user is not None
+                              else DUMMY_PASSWORD_HASH)
     if user is None or not user["active"]:
-        verify_password(password or "", "scrypt$16384$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==")
         return None
-    return user if verify_password(password or "", user["password_hash"]) else None
+    return user if matches else None
 
 
 def actor_for(user: dict, role: str) -> dict:

@@ -25,7 +25,7 @@ HOST = "127.0.0.1"
 HUB_PORT = 8700
 NODES = [("XZ-001", "青岚镇便民服务中心", 8701), ("XZ-002", "白溪乡便民服务中心", 8702),
          ("XZ-003", "龙泉镇便民服务中心", 8703)]
-NODE_PASSWORD = "demo-admin-2026"
+NODE_PASSWORD = "demo-lantern-2026"
 # A county department desk is a node too (issue #11): 青岚县民政局's window, which decides the
 # 初审 cases townships forward to it (docs/cross-level.md).
 COUNTY_NODE = ("XJ-MZ", "青岚县民政局审批窗口", 8704, "510829-MZ")

@@ -99,7 +99,7 @@ def hub(tmp_path):
 @pytest.fixture
 def node(tmp_path):
     node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     yield node
     node.close()
 

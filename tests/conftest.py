@@ -29,7 +29,7 @@ _TEST_CODE = str(ROOT / "tests") + "/"
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 SHANGHAI = timezone(timedelta(hours=8))
-EDGE_ADMIN_PASSWORD = "admin-pass-123"
+EDGE_ADMIN_PASSWORD = "lantern-ridge-7294"
 EDGE_STAFF_PASSWORD = "staff-pass-123"
 
 

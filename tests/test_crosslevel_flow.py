@@ -89,9 +89,9 @@ def assert_hub_holds_exactly(events, node) -> None:
 def world(tmp_path):
     hub = InProcessHub(tmp_path / "hub")
     town, _ = init_node(tmp_path / "town", "XZ-001", "青岚镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     county, _ = init_node(tmp_path / "county", "XJ-MZ", "县民政局窗口",
-                          admin_password="admin-pass-123")
+                          admin_password="lantern-ridge-7294")
     town_sync = hub.enrol(town, TOWNSHIP_UNIT)
     county_sync = hub.enrol(county, "510829-MZ")
     yield hub, town, county, town_sync, county_sync, staff(town), staff(county)
@@ -253,7 +253,7 @@ def test_application_taken_twice_first_to_arrive_wins_the_other_hands_back(world
     # a second node serving the same township: the application is offered to both, and
     # both take it off-line
     town2, _ = init_node(tmp_path / "town2", "XZ-002", "青岚镇便民服务中心（二）",
-                         admin_password="admin-pass-123")
+                         admin_password="lantern-ridge-7294")
     t2 = staff(town2)
     town2_sync = hub.enrol(town2, TOWNSHIP_UNIT)
     portal, tracking, code = submit_application(hub, upload=False)

@@ -107,9 +107,9 @@ def waiting(node, kind: str) -> list[dict]:
 def test_forwarded_case_arrives_once_in_order_through_a_flapping_network(hub, tmp_path, seed):
     rng = random.Random(seed)
     town, _ = init_node(tmp_path / "town", "XZ-001", "青岚镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     county, _ = init_node(tmp_path / "county", "XJ-MZ", "县民政局窗口",
-                          admin_password="admin-pass-123")
+                          admin_password="lantern-ridge-7294")
     t, c = staff(town), staff(county)
     tl, cl = Link(hub, town, rng, TOWNSHIP_UNIT), Link(hub, county, rng, "510829-MZ")
     try:
@@ -187,9 +187,9 @@ def submit(hub: ServedHub) -> str:
 def test_application_taken_twice_off_line_is_resolved(hub, tmp_path):
     rng = random.Random(5)
     one, _ = init_node(tmp_path / "one", "XZ-001", "青岚镇便民服务中心",
-                       admin_password="admin-pass-123")
+                       admin_password="lantern-ridge-7294")
     two, _ = init_node(tmp_path / "two", "XZ-002", "青岚镇便民服务中心（二号窗口机）",
-                       admin_password="admin-pass-123")
+                       admin_password="lantern-ridge-7294")
     s1, s2 = staff(one), staff(two)
     l1, l2 = Link(hub, one, rng, TOWNSHIP_UNIT), Link(hub, two, rng, TOWNSHIP_UNIT)
     try:

@@ -54,7 +54,7 @@ def node_server(tmp_path):
     from web.security import hash_password
 
     node, _ = init_node(tmp_path / "node", "XZ-101", "青岚镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     admin = node.store.user_by_username("admin")
     hashed = hash_password(STAFF_PASSWORD)
     for username, name, roles in (("clerk", "张受理", ("clerk",)),

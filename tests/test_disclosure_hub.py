@@ -265,8 +265,9 @@ def test_request_on_portal_reply_and_status(hub, settable_clock):
     staff = hub.login()
     page = staff.get(f"/disclosure/requests/{number}")
     assert page.status_code == 200 and "2026-03-11" in page.text   # supplement notice due
-    token = csrf(staff, f"/disclosure/requests/{number}")
     settable_clock.set(2026, 3, 20, 10, 0)
+    staff = hub.login()                      # (18 days later: a new session)
+    token = csrf(staff, f"/disclosure/requests/{number}")
     refused = staff.post(f"/disclosure/requests/{number}/act", data={
         "csrf_token": token, "type": "reply", "on": "2026-03-20", "reply_type": "refuse",
         "reason_code": "4", "reason": ""})

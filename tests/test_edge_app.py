@@ -127,7 +127,7 @@ def test_handling_flows_work_offline(offline, tmp_path, settable_clock):
     from edge_node.status import node_status
 
     node, _ = init_node(tmp_path / "offline", "OFF01", "离线镇", clock=settable_clock,
-                        admin_password="admin-pass-1")
+                        admin_password="lantern-ridge-41")
     try:
         report = simulate(node, cases=200, start=date(2026, 3, 2), days=30, seed=11)
         assert report.cases == 200 and report.events > 1000
@@ -135,7 +135,7 @@ def test_handling_flows_work_offline(offline, tmp_path, settable_clock):
         app = create_app(node.config, node=node)
         with TestClient(app) as client:
             response = client.post("/api/login", json={"username": "sim-clerk1",
-                                                       "password": "sim-password"})
+                                                       "password": "sim-window-2026"})
             token = response.json()["csrf_token"]
             created = client.post("/api/cases", json=INTAKE, headers={"X-CSRF-Token": token})
             assert created.status_code == 201, created.text

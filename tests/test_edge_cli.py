@@ -19,7 +19,7 @@ def runner():
 def data_dir(tmp_path, runner):
     path = tmp_path / "node"
     result = runner.invoke(main, ["init", str(path), "--code", "CLI01", "--name", "青山镇便民服务中心",
-                                  "--admin-password", "admin-pass-1"])
+                                  "--admin-password", "lantern-ridge-41"])
     assert result.exit_code == 0, result.output
     return path
 
@@ -75,13 +75,13 @@ def test_reset_password(data_dir, runner):
     node = open_data_dir(data_dir)
     try:
         assert users.authenticate(node, "admin", new) is not None
-        assert users.authenticate(node, "admin", "admin-pass-1") is None
+        assert users.authenticate(node, "admin", "lantern-ridge-41") is None
     finally:
         node.close()
     missing = runner.invoke(main, ["reset-password", str(data_dir), "nobody"])
     assert missing.exit_code == 1 and "不存在" in missing.output
     short = runner.invoke(main, ["reset-password", str(data_dir), "admin", "--password", "x"])
-    assert short.exit_code == 1 and "密码至少" in short.output
+    assert short.exit_code == 1 and "至少 12 个字符" in short.output
 
 
 def test_simulate_then_chain_verifies(data_dir, runner):

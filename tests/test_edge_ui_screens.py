@@ -167,11 +167,14 @@ def test_queue_sorted_with_overdue_and_newly_overdue_marks(client, node, edge_st
     assert page.index(old) < page.index(newer)
     assert "剩 1 个工作日" in page and "badge--warning" in page          # due tomorrow
     settable_clock.set(2026, 2, 27, 9, 0)                    # old is overdue since today
+    sign_in(client, "reviewer")                              # (days later: a new session)
     page = client.get("/?f=newly").text
     assert old in page and newer not in page and "badge--newly-overdue" in page
     settable_clock.set(2026, 3, 10, 9, 0)                    # long overdue, seen before
+    sign_in(client, "reviewer")
     client.get("/")
     settable_clock.set(2026, 3, 11, 9, 0)
+    sign_in(client, "reviewer")
     assert old not in client.get("/?f=newly").text
     assert old in client.get("/?f=overdue").text
 
@@ -181,6 +184,7 @@ def test_queue_newly_overdue_since_previous_visit(client, node, edge_staff, sett
     sign_in(client, "reviewer")
     client.get("/")                                          # visit on 02-12
     settable_clock.set(2026, 3, 16, 9, 0)                    # back weeks later
+    sign_in(client, "reviewer")
     assert case_no in client.get("/?f=newly").text          # became overdue since then
 
 

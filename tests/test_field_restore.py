@@ -21,7 +21,7 @@ def _intake(node, n: int) -> list[str]:
     from edge_node import cases, users
     admin = node.store.user_by_username("admin")
     clerk = node.store.user_by_username("clerk") or users.create_user(
-        node, "clerk", "受理员", ("clerk",), "clerk-pass-123",
+        node, "clerk", "受理员", ("clerk",), "window-desk-5821",
         actor={"id": admin["id"], "role": "admin"})
     actor = {"id": clerk["id"], "role": "clerk"}
     applicant = {"kind": "person", "name": "张三", "id_type": "resident_id",
@@ -48,7 +48,7 @@ def test_a_dead_disk_is_rebuilt_from_the_hub(hub, node, client, tmp_path):
     node.close()
     shutil.rmtree(data_dir)                 # the disk dies
     info = restore_from_hub(data_dir, URL, hub.restore_token("XZ-001"), http=hub.client,
-                            admin_password="new-admin-pass-1")
+                            admin_password="new-lantern-ridge-1")
     assert info["downloaded"] == head.seq and info["from_seq"] == head.seq + 1
     rebuilt = open_data_dir(data_dir)
     try:
@@ -62,7 +62,7 @@ def test_a_dead_disk_is_rebuilt_from_the_hub(hub, node, client, tmp_path):
         assert sorted(u["username"] for u in rebuilt.store.users()) == sorted(created)
         assert set(users_before) <= set(created)
         from edge_node.users import authenticate
-        assert authenticate(rebuilt, "admin", "new-admin-pass-1")
+        assert authenticate(rebuilt, "admin", "new-lantern-ridge-1")
         assert rebuilt.key.public.hex == hub.store.node("XZ-001").public_key
         # the new epoch pushes and is verified under the new key
         add_events(rebuilt, 3)
@@ -317,7 +317,7 @@ def test_restore_command_against_a_served_hub(tmp_path):
     try:
         wait_http(url + "/login")
         run_cli("edge-node", "init", str(node_dir), "--code", "XZ-077", "--name", "恢复镇",
-                "--admin-password", "admin-pass-1")
+                "--admin-password", "lantern-ridge-41")
         run_cli("edge-node", "simulate", str(node_dir), "--cases", "20", "--seed", "5",
                 "--quiet")
         token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-077",
@@ -332,7 +332,7 @@ def test_restore_command_against_a_served_hub(tmp_path):
                                 "--token", "not-a-token"], capture_output=True, text=True)
         assert wrong.returncode != 0 and "Traceback" not in wrong.stderr + wrong.stdout
         out = run_cli("edge-node", "restore", str(node_dir), "--hub", url, "--token", restore,
-                      "--admin-password", "new-admin-pass-1")
+                      "--admin-password", "new-lantern-ridge-1")
         assert "已恢复" in out and re.search(r"下载 (\d+) 条事件", out)
         after = json.loads(run_cli("edge-node", "status", str(node_dir), "--json"))
         assert after["cases"]["total"] == before["cases"]["total"] == 20

@@ -145,7 +145,7 @@ def test_frames_cut_or_swapped_do_not_decrypt(hub, node, client, tmp_path):
 
 
 def test_another_nodes_key_and_events_are_refused(hub, node, client, tmp_path):
-    other, _ = init_node(tmp_path / "other", "XZ-002", "别镇", admin_password="admin-pass-123")
+    other, _ = init_node(tmp_path / "other", "XZ-002", "别镇", admin_password="lantern-ridge-7294")
     try:
         SyncClient(other, http=hub.client).enroll(URL, hub.token(other.code))
         add_events(node, 2)

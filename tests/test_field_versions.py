@@ -23,7 +23,7 @@ def hub(tmp_path):
 
 
 def _old_node(tmp_path, version: str):
-    node, _ = init_node(tmp_path / "old", "XZ-010", "老版本镇", admin_password="admin-pass-123")
+    node, _ = init_node(tmp_path / "old", "XZ-010", "老版本镇", admin_password="lantern-ridge-7294")
     node.close()
     path = tmp_path / "old" / "node.json"
     info = json.loads(path.read_text("utf-8"))

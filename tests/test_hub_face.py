@@ -394,7 +394,7 @@ def test_notices_reach_chosen_nodes_and_readings_come_back(hub, tmp_path):
 
     nodes = {}
     for code in ("XZ-101", "XZ-102"):
-        node, _ = init_node(tmp_path / code, code, f"{code}中心", admin_password="admin-pass-123")
+        node, _ = init_node(tmp_path / code, code, f"{code}中心", admin_password="lantern-ridge-7294")
         client = SyncClient(node, http=TestClient(hub.app))
         client.enroll("http://testserver", issue_token(hub.store, hub.config, code, code, 72)[0])
         nodes[code] = (node, client)

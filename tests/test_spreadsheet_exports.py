@@ -77,7 +77,7 @@ def test_audit_export_neutralises_a_formula_user_name(hub):
                                                   "csrf_token": csrf(anonymous)},
                                   follow_redirects=False)
         assert response.status_code in (200, 401, 422, 429), response.status_code
-    export = hub.client("admin").get("/audit/export.csv")
+    export = hub.client("auditadmin").get("/audit/export.csv")
     assert export.status_code == 200
     cells = csv_cells(export.content)
     assert any("HYPERLINK" in c for c in cells), "the failed login is in the audit log"

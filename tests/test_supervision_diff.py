@@ -34,7 +34,7 @@ def _sync_all(client, node) -> None:
 def test_node_and_hub_find_the_same(tmp_path, seed):
     hub = Hub(tmp_path / "hub")
     node, _ = init_node(tmp_path / "node", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     try:
         client = SyncClient(node, http=hub.client, max_batch_events=400)
         client.enroll(URL, hub.token(node.code))

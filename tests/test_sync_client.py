@@ -58,7 +58,7 @@ def test_enrol_pins_hub_keys_and_records_the_hub(hub, node):
 def test_bad_tokens_are_refused_in_plain_words(hub, node, tmp_path, case, code):
     token = hub.token(node.code, ttl=0.0001 if case == "expired" else 72.0)
     if case == "used":
-        other, _ = init_node(tmp_path / "other", node.code, "另一个", admin_password="admin-pass-123")
+        other, _ = init_node(tmp_path / "other", node.code, "另一个", admin_password="lantern-ridge-7294")
         SyncClient(other, http=hub.client).enroll(URL, token)
         other.close()
     if case == "mistyped":
@@ -159,7 +159,7 @@ def test_config_with_a_bad_signature_is_not_applied(hub, node, client):
 
 def test_clock_offset_from_refusals_and_retry_after_request_expired(hub, tmp_path):
     wrong = datetime.now(SHANGHAI) - timedelta(hours=3)
-    node, _ = init_node(tmp_path / "slow", "XZ-002", "慢钟镇", admin_password="admin-pass-123",
+    node, _ = init_node(tmp_path / "slow", "XZ-002", "慢钟镇", admin_password="lantern-ridge-7294",
                         clock=lambda: wrong + timedelta(seconds=0))
     try:
         client = SyncClient(node, http=hub.client)
@@ -313,7 +313,7 @@ def test_replayed_request_is_refused_with_an_alert(hub, node, client):
 
 def test_batch_signed_with_another_nodes_key_is_refused(hub, node, client, tmp_path):
     client.sync_once()
-    other, _ = init_node(tmp_path / "other", "XZ-002", "别镇", admin_password="admin-pass-123")
+    other, _ = init_node(tmp_path / "other", "XZ-002", "别镇", admin_password="lantern-ridge-7294")
     try:
         other_client = SyncClient(other, http=hub.client)
         other_client.enroll(URL, hub.token(other.code))
@@ -435,7 +435,7 @@ def _web(node, service=None):
     if service is not None:
         app.state.sync_service = service
     web = TestClient(app)
-    response = web.post("/api/login", json={"username": "admin", "password": "admin-pass-123"})
+    response = web.post("/api/login", json={"username": "admin", "password": "lantern-ridge-7294"})
     assert response.status_code == 200, response.text
     return web, response.json()["csrf_token"]
 

@@ -117,7 +117,7 @@ def hub(tmp_path):
 
 def make_node(tmp_path, name="node", code="XZ-001", cases=40):
     node, _ = init_node(tmp_path / name, code, "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     simulate(node, cases=cases, seed=7)
     return node
 

@@ -118,6 +118,14 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, parsed.digest)
 
 
+# A well-formed hash (current parameters) that no password is known to match: checking a
+# password against it when the user does not exist costs the same scrypt as a real check,
+# so the answer time does not tell which accounts exist.
+DUMMY_PASSWORD_HASH = (
+    "scrypt$16384$8$1$6W4lYBl5RahZamhvlLIKbA==$tuysmKkJi1JBJAiPYPDRF19//KNtg0jLI2W6Pgsl1So="
+)
+
+
 def needs_rehash(stored: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bool:
     """True when `stored` is malformed or was made with other parameters than the current ones."""
     parsed = _parse_scrypt_hash(stored)
@@ -239,7 +247,9 @@ def session_middleware(
     cookie_name: str = "session",
     max_age: int = SESSION_MAX_AGE,
 ) -> Middleware:
-    """SessionMiddleware with the project's settings: SameSite=Lax, 12 h, HttpOnly.
+    """SessionMiddleware with the project's settings: SameSite=Lax, HttpOnly, cookie kept
+    ``max_age`` seconds (the apps pass their session lifetime). The cookie only carries the
+    session id: whether the session is still alive is the store's record (web.sessions).
 
     `https_only` stays False for plain HTTP on a township LAN (browsers drop Secure
     cookies there). Node and hub served from one host must use different

@@ -896,3 +896,18 @@ INSERT INTO audit_log (at, actor, action, target, details, before, after)
     FROM users WHERE role = 'admin';
 UPDATE users SET role = 'system_admin', session_epoch = session_epoch + 1 WHERE role = 'admin';
 """))
+
+# Sign-in hardening (docs/security.md): server-side session records (a logout ends that
+# session on the server; idle and absolute limits), and TOTP second factors of accounts.
+MIGRATIONS.append(("auth_0001_sessions_totp", """
+CREATE TABLE sessions (
+    key TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX sessions_username ON sessions (username);
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_pending TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+"""))

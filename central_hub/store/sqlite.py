@@ -48,6 +48,8 @@ from ..records import (
     StoredEvent,
     VERIFY_PENDING,
 )
+from web.sessions import SessionRecord
+
 from .interface import StoreError
 from .migrations import apply_migrations
 
@@ -527,7 +529,7 @@ class SqliteHubStore:
     # ------------------------------------------------------------------ accounts
 
     _ACCOUNT_COLUMNS = ("username, role, display_name, org_unit, active, session_epoch, "
-                        "created_at, password_hash")
+                        "created_at, password_hash, totp_secret IS NOT NULL")
 
     def add_user(self, username: str, password_hash: str, role: str, now: str,
                  display_name: str = "", org_unit: str | None = None) -> None:
@@ -541,9 +543,9 @@ class SqliteHubStore:
 
     @staticmethod
     def _account(row: Sequence) -> Account:
-        username, role, display_name, org_unit, active, epoch, created_at, hashed = row
+        username, role, display_name, org_unit, active, epoch, created_at, hashed, totp = row
         return Account(username, role, display_name, org_unit, bool(active), epoch, created_at,
-                       hashed)
+                       hashed, bool(totp))
 
     def account(self, username: str) -> Account | None:
         row = self._one(f"SELECT {self._ACCOUNT_COLUMNS} FROM users WHERE username = ?",
@@ -567,6 +569,57 @@ class SqliteHubStore:
         """A new password ends the account's sessions."""
         self._write("UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 "
                     "WHERE username = ?", (password_hash, username))
+
+    # ------------------------------------------------------------------ sessions
+
+    def add_session(self, key: str, username: str, now: float) -> None:
+        self._write("INSERT INTO sessions (key, username, created_at, last_seen) "
+                    "VALUES (?, ?, ?, ?)", (key, username, now, now))
+
+    def session(self, key: str) -> SessionRecord | None:
+        row = self._one("SELECT key, username, created_at, last_seen FROM sessions "
+                        "WHERE key = ?", (key,))
+        return SessionRecord(*row) if row else None
+
+    def touch_session(self, key: str, now: float) -> None:
+        self._write("UPDATE sessions SET last_seen = ? WHERE key = ?", (now, key))
+
+    def end_session(self, key: str) -> None:
+        self._write("DELETE FROM sessions WHERE key = ?", (key,))
+
+    def end_sessions(self, username: str) -> int:
+        """End every session of an account; the number ended."""
+        return self._write("DELETE FROM sessions WHERE username = ?", (username,)).rowcount
+
+    def prune_sessions(self, idle_before: float, created_before: float) -> int:
+        return self._write("DELETE FROM sessions WHERE last_seen < ? OR created_at < ?",
+                           (idle_before, created_before)).rowcount
+
+    # ------------------------------------------------------------------ TOTP second factor
+
+    def totp(self, username: str) -> tuple[str | None, str | None, int] | None:
+        """(secret, pending secret, last used time step) of an account; None: no account."""
+        row = self._one("SELECT totp_secret, totp_pending, totp_last_step FROM users "
+                        "WHERE username = ?", (username,))
+        return (row[0], row[1], row[2]) if row else None
+
+    def set_totp_pending(self, username: str, secret: str | None) -> None:
+        self._write("UPDATE users SET totp_pending = ? WHERE username = ?", (secret, username))
+
+    def enable_totp(self, username: str, secret: str, step: int) -> None:
+        self._write("UPDATE users SET totp_secret = ?, totp_pending = NULL, totp_last_step = ? "
+                    "WHERE username = ?", (secret, step, username))
+
+    def clear_totp(self, username: str) -> None:
+        self._write("UPDATE users SET totp_secret = NULL, totp_pending = NULL, "
+                    "totp_last_step = 0 WHERE username = ?", (username,))
+
+    def use_totp_step(self, username: str, step: int) -> bool:
+        """Record that the code of time ``step`` was used; False when it (or a later one)
+        already was (a code is good once)."""
+        return self._write("UPDATE users SET totp_last_step = ? "
+                           "WHERE username = ? AND totp_last_step < ?",
+                           (step, username, step)).rowcount == 1
 
     # ------------------------------------------------------------------ audit (append-only)
 

@@ -38,6 +38,8 @@ from protocol.envelope import SignedEvent, decode_event, decode_event_fast, form
 from protocol.errors import ChainError
 from protocol.keys import PrivateKey
 
+from web.sessions import SessionRecord
+
 from ..errors import NodeError, NotFound, SetupError
 from .migrations import migrations
 
@@ -368,6 +370,38 @@ class Store:
                                     (password_hash, user_id))
             if cur.rowcount != 1:
                 raise NotFound(f"no user {user_id}", zh=f"用户 {user_id} 不存在")
+
+    # ------------------------------------------------------------------ sessions
+
+    def add_session(self, key: str, user_id: str, now: float) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT INTO sessions (key, user_id, created_at, last_seen) "
+                              "VALUES (?, ?, ?, ?)", (key, user_id, now, now))
+
+    def session(self, key: str) -> SessionRecord | None:
+        row = self.conn.execute("SELECT key, user_id, created_at, last_seen FROM sessions "
+                                "WHERE key = ?", (key,)).fetchone()
+        return SessionRecord(*row) if row else None
+
+    def touch_session(self, key: str, now: float) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE sessions SET last_seen = ? WHERE key = ?", (now, key))
+
+    def end_session(self, key: str) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM sessions WHERE key = ?", (key,))
+
+    def end_user_sessions(self, user_id: str) -> int:
+        """End every session of a user (password reset, deactivation); the number ended."""
+        with self.transaction():
+            return self.conn.execute("DELETE FROM sessions WHERE user_id = ?",
+                                     (user_id,)).rowcount
+
+    def prune_sessions(self, idle_before: float, created_before: float) -> int:
+        with self.transaction():
+            return self.conn.execute(
+                "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?",
+                (idle_before, created_before)).rowcount
 
     # ------------------------------------------------------------------ calendar
 

@@ -248,3 +248,16 @@ def _disclosure_window_requests(db: Database) -> None:
         actor TEXT NOT NULL,
         at TEXT NOT NULL,
         seq INTEGER NOT NULL)""")
+
+
+@migrations(name="auth_0001_sessions")
+def _auth_sessions(db: Database) -> None:
+    # Server-side session records (web/sessions.py): one row per signed-in session, keyed
+    # by the SHA-256 of the id in the cookie. Logging out, a password reset or a
+    # deactivation deletes rows; the idle timeout and the absolute lifetime expire them.
+    db.execute("""CREATE TABLE sessions (
+        key TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen REAL NOT NULL)""")
+    db.execute("CREATE INDEX sessions_user ON sessions (user_id)")

@@ -66,7 +66,8 @@ def routes(ui: Ui) -> list[Route]:
             errors.add("roles", "请选择有效的岗位")
         if errors:
             return users_page(request, errors=errors, values=values, status_code=422)
-        password = values["password"] or users.generate_password()
+        password = values["password"] or users.generate_password(values["username"],
+                                                                 values["name"])
         try:
             user = users.create_user(node, values["username"], values["name"],
                                      values["roles"], password, actor=actor)

@@ -11,7 +11,7 @@ from web.inputs import loads_json
 
 from .. import cases, users
 from ..errors import PermissionDenied, ValidationError
-from .common import Ui, require_case_reader, require_user
+from .common import Ui, end_session, require_case_reader, require_user, start_session
 
 
 async def _read_json(request: Request) -> dict:
@@ -44,15 +44,13 @@ def routes(ui: Ui) -> list[Route]:
             ui.login_throttle.failure(key)
             raise PermissionDenied("wrong username or password", zh="用户名或密码不正确")
         ui.login_throttle.success(key)
-        request.session.clear()
-        request.session["user"] = user["id"]
-        token = security.rotate_csrf_token(request)
+        token = start_session(ui, request, user)
         return JSONResponse({"user": user["id"], "name": user["name"],
                              "roles": list(user["roles"]), "csrf_token": token})
 
     async def logout(request: Request) -> Response:
         security.check_csrf(request)
-        request.session.clear()
+        end_session(ui, request)
         return JSONResponse({"ok": True})
 
     async def create_case(request: Request) -> Response:

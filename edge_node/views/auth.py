@@ -2,7 +2,9 @@
 
 Failed sign-ins are throttled per (user name, client address) by ``web.security.
 LoginThrottle``: five free failures in 15 minutes, then growing waits up to 5 minutes,
-never a lock-out. A successful sign-in clears the session and rotates the CSRF token.
+never a lock-out. A successful sign-in clears the session, starts a server-side session
+record (web.sessions) and rotates the CSRF token; signing out deletes that record, so a
+copy of the cookie stops working too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from web.errors import ValidationErrors
 from web.flash import flash
 
 from .. import users
-from .common import Ui, home_for, page, read_form, redirect, signed_in_user, text
+from .common import (
+    Ui,
+    end_session,
+    home_for,
+    page,
+    read_form,
+    redirect,
+    signed_in_user,
+    start_session,
+    text,
+)
 
 
 def safe_next(value: str | None) -> str | None:
@@ -64,16 +76,13 @@ def routes(ui: Ui) -> list[Route]:
             errors.add("password", "用户名或密码不正确")
             return login_page(request, values, errors, 422)
         ui.login_throttle.success(key)
-        request.session.clear()
-        request.session["user"] = user["id"]
-        security.rotate_csrf_token(request)
+        start_session(ui, request, user)
         flash(request, f"{user['name']}，您好", "success")
         return redirect(request, values["next"] or home_for(user))
 
     async def logout(request: Request) -> Response:
         await read_form(request)
-        request.session.clear()
-        security.rotate_csrf_token(request)
+        end_session(ui, request)
         flash(request, "已退出登录", "info")
         return redirect(request, "/login")
 

@@ -27,6 +27,16 @@ from protocol.calendar import add_working_days, shanghai_date
 from protocol.lifecycle import ROLE_LABELS
 from web import security
 from web.errors import ValidationErrors
+from web.sessions import (
+    EXPIRED,
+    SESSION_ID,
+    TOUCH,
+    SessionPolicy,
+    new_session_id,
+    prune_bounds,
+    session_key,
+    verdict,
+)
 from web.templating import render
 
 from .. import sync_status
@@ -62,6 +72,11 @@ class Ui:
     def today(self) -> dt.date:
         return shanghai_date(self.node.now())
 
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle_seconds=self.config.session_idle_seconds,
+                             lifetime_seconds=self.config.session_lifetime_seconds)
+
 
 # --------------------------------------------------------------------------- users
 
@@ -72,12 +87,58 @@ def signed_in_user(ui: Ui, request: Request) -> dict | None:
         return None
     if "staff_user" in request.scope:
         return request.scope["staff_user"]
-    uid = request.session.get("user")
-    user = ui.node.store.user(uid) if isinstance(uid, str) else None
+    uid, sid = request.session.get("user"), request.session.get(SESSION_ID)
+    user = None
+    if isinstance(uid, str) and isinstance(sid, str) and _session_alive(ui, sid, uid):
+        user = ui.node.store.user(uid)
     if user is not None and not user["active"]:
         user = None
     request.scope["staff_user"] = user
     return user
+
+
+def _session_alive(ui: Ui, sid: str, user_id: str) -> bool:
+    """The session's record exists, is the user's and is within its limits (``last_seen``
+    refreshed at most once a minute); an expired record is deleted."""
+    store = ui.node.store
+    key = session_key(sid)
+    record = store.session(key)
+    if record is None or record.user != user_id:
+        return False
+    now = ui.node.now().timestamp()
+    state = verdict(ui.session_policy, record, now)
+    if state == EXPIRED:
+        store.end_session(key)
+        return False
+    if state == TOUCH:
+        store.touch_session(key, now)
+    return True
+
+
+def start_session(ui: Ui, request: Request, user: Mapping) -> str:
+    """Sign ``user`` in: a new session record (dead ones pruned), a fresh cookie and CSRF
+    token (returned)."""
+    store = ui.node.store
+    now = ui.node.now().timestamp()
+    sid = new_session_id()
+    with store.transaction():
+        store.prune_sessions(*prune_bounds(ui.session_policy, now))
+        store.add_session(session_key(sid), user["id"], now)
+    request.session.clear()
+    request.session["user"] = user["id"]
+    request.session[SESSION_ID] = sid
+    request.scope.pop("staff_user", None)
+    return security.rotate_csrf_token(request)
+
+
+def end_session(ui: Ui, request: Request) -> None:
+    """Sign out: delete this session's record, so a copy of the cookie is refused too."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str):
+        ui.node.store.end_session(session_key(sid))
+    request.session.clear()
+    request.scope.pop("staff_user", None)
+    security.rotate_csrf_token(request)
 
 
 def require_user(ui: Ui, request: Request, roles: Iterable[str] | None = None) -> dict:

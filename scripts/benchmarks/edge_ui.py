@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from edge_node.node import init_node, open_data_dir  # noqa: E402
 from edge_node.simulate import simulate  # noqa: E402
 
-SIM_PASSWORD = "sim-password"       # edge_node.simulate's staff accounts
+SIM_PASSWORD = "sim-window-2026"       # edge_node.simulate's staff accounts
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -52,7 +52,7 @@ def build(data: Path, cases: int) -> None:
         node.close()
         print(f"reusing {data}: {have} cases")
         return
-    node, _ = init_node(data, "BENCH01", "青岚镇便民服务中心", admin_password="bench-admin-1")
+    node, _ = init_node(data, "BENCH01", "青岚镇便民服务中心", admin_password="bench-lantern-ridge-1")
     try:
         began = time.perf_counter()
         report = simulate(node, cases=cases, days=max(60, cases // 400))

@@ -163,7 +163,7 @@ def one_run(work: Path, loss: float, args, mode: str, netns: Netns | None) -> di
     proxy = faultproxy.FaultProxy(hub.port, upstream_host=hub.host, seed=int(loss * 1000))
     proxy.start()
     node, _ = init_node(work / f"node-{loss}", "XZ-001", "青山镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     try:
         url = f"http://127.0.0.1:{proxy.port}"
         http = httpx.Client(timeout=httpx.Timeout(120.0, connect=30.0), trust_env=False,
