@@ -39,6 +39,7 @@ class Hub:
     def __init__(self, path, clock, **overrides):
         result = init_hub(path, "test-hub", publish_samples=False)
         self.admin_password = result.admin_password
+        self.admin_passwords = dict(result.admins.values())    # admin, secadmin, auditadmin
         self.config = HubConfig.load(path, background_jobs=False, clock=clock, **overrides)
         self.app = create_hub_app(self.config)
         self.ctx = self.app.state.hub
@@ -51,7 +52,7 @@ class Hub:
         return TestClient(self.app, follow_redirects=False)
 
     def login(self, client: TestClient, username: str, password: str | None = None):
-        password = password or (self.admin_password if username == "admin" else HUB_PASSWORD)
+        password = password or self.admin_passwords.get(username, HUB_PASSWORD)
         return client.post("/login", data={"username": username, "password": password,
                                            "csrf_token": csrf(client)})
 
@@ -148,7 +149,7 @@ def test_hub_last_seen_is_written_at_most_once_a_minute(hub, settable_clock):
 
 def test_hub_password_change_still_ends_the_other_sessions(hub):
     victim = hub.signed_in("viewer")
-    admin = hub.signed_in("admin")
+    admin = hub.signed_in("secadmin")
     answer = admin.post("/admin/accounts/viewer/password",
                         data={"password": "another-river-lamp-77",
                               "csrf_token": csrf(admin, "/admin/accounts/viewer")})
@@ -208,7 +209,7 @@ def test_hub_enrol_rate_limit_answers_retry_after(hub):
     ("newclerk-river-77", "不能包含用户名"),
 ])
 def test_hub_password_rules_on_account_forms(hub, password, message):
-    admin = hub.signed_in("admin")
+    admin = hub.signed_in("secadmin")
     answer = admin.post("/admin/accounts", data={
         "username": "newclerk", "display_name": "新同事", "role": "viewer", "org_unit": "",
         "password": password, "csrf_token": csrf(admin, "/admin/accounts")})
@@ -322,7 +323,7 @@ def test_hub_totp_is_for_admins_and_supervisors(hub):
 def test_hub_can_require_totp_of_administrators(tmp_path, settable_clock):
     hub = Hub(tmp_path / "hub", settable_clock, require_totp_for_admins=True)
     try:
-        admin = hub.signed_in("admin")
+        admin = hub.signed_in("secadmin")
         assert admin.get("/").headers["location"] == "/account/totp"
         assert admin.get("/admin/accounts").headers["location"] == "/account/totp"
         refused = admin.post("/admin/accounts", data={
@@ -331,7 +332,7 @@ def test_hub_can_require_totp_of_administrators(tmp_path, settable_clock):
         assert refused.status_code == 403
         assert hub.store.account("x1") is None
         assert hub.signed_in("super").get("/").status_code == 200   # not an admin role
-        enrol(hub, admin, "admin", settable_clock)
+        enrol(hub, admin, "secadmin", settable_clock)
         assert admin.get("/admin/accounts").status_code == 200
     finally:
         hub.ctx.close()
