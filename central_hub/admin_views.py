@@ -180,7 +180,7 @@ def _totp_account(request: Request) -> tuple[Account | None, Response | None]:
                                     message="请先登录")
     if not acc.may_use_totp(account):
         return None, error_response(request.app.state.templates, request, 403,
-                                    message="双因素认证：仅系统管理员和监察人员可以启用")
+                                    message="双因素认证：仅管理员（系统、安全、审计）和监察人员可以启用")
     return account, None
 
 

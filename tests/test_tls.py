@@ -1,4 +1,4 @@
-"""Transport security (docs/security-notes/tls.md): HTTPS served by both apps, the hub's
+"""Transport security (docs/security.md#4-transport): HTTPS served by both apps, the hub's
 TLS key pinned by the node from its enrolment token and config.tls, rotation without a
 visit, refusal of another certificate before a byte is sent, no-store / HSTS / Secure."""
 

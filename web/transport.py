@@ -1,4 +1,4 @@
-"""Transport security shared by the node and hub apps (docs/security-notes/tls.md).
+"""Transport security shared by the node and hub apps (docs/security.md, section 4 "Transport").
 
 * :class:`TransportSecurityMiddleware`: ``Cache-Control: no-store`` on every response
   except static assets (pages, receipts, exports and API answers carry personal data);
