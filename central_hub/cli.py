@@ -146,7 +146,7 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
     """Serve the hub (sync API and fleet page)."""
     import uvicorn
 
-    from web.transport import plain_http_warning, tls_serve_options
+    from web.transport import plain_http_warning, tls_serve_options, uvicorn_log_config
 
     from .app import create_app
     options = tls_serve_options(tls_cert, tls_key)
@@ -161,7 +161,8 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
     if warning:
         logging.getLogger("central_hub").warning(warning)
         click.echo(warning, err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", **options)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=uvicorn_log_config(),
+                **options)
 
 
 @main.command("enroll-token")
