@@ -90,7 +90,7 @@ def test_https_hub_pinned_from_the_token_syncs_and_rotates_without_a_visit(tmp_p
     first_pin = pem_pin(cert_file.read_bytes())
 
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-031", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-41")
     run_cli("edge-node", "simulate", str(node_dir), "--cases", "5", "--seed", "3", "--quiet")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-031",
                     "--name", "安全镇").strip().splitlines()[-1]
@@ -171,7 +171,7 @@ def test_a_hub_with_another_certificate_is_refused_and_sent_nothing(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-032", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-41")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-032",
                     "--name", "安全镇").strip().splitlines()[-1]
     port = free_port()
@@ -219,7 +219,7 @@ def test_a_node_without_pins_refuses_a_self_signed_hub(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-033", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-41")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-033",
                     "--name", "安全镇", "--no-tls-pin").strip().splitlines()[-1]
     assert "." not in token
@@ -238,7 +238,7 @@ def test_tls_key_readable_by_others_is_refused_by_both_serve_commands(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-034", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-41")
     key, cert = hub_dir / "tls" / "hub.key", hub_dir / "tls" / "hub.crt"
     os.chmod(key, 0o640)
     for app, data_dir in (("central-hub", hub_dir), ("edge-node", node_dir)):
@@ -256,7 +256,7 @@ def test_plain_http_on_a_lan_address_is_served_with_a_warning(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir))
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-035", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-41")
     for host in ("0.0.0.0", "127.0.0.1"):
         with socket.create_server((host, 0)) as held:
             port = held.getsockname()[1]
