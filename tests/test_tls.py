@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -364,3 +365,43 @@ def test_node_https_headers_secure_cookie_and_no_store(edge_node, edge_staff):
         response = plain.get("/login")
         assert "strict-transport-security" not in response.headers
         assert "secure" not in response.headers["set-cookie"].lower()
+
+
+def test_restore_from_an_https_hub_uses_the_pin_in_the_restore_token(tmp_path):
+    """restore-token carries the hub's TLS pin exactly as enroll-token does; a node whose
+    disk died restores from a self-signed HTTPS hub with it, keeps the pin and syncs on."""
+    hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
+    run_cli("central-hub", "init", str(hub_dir), "--tls", "--tls-name", "127.0.0.1")
+    pin = pem_pin((hub_dir / "tls" / "hub.crt").read_bytes())
+    run_cli("edge-node", "init", str(node_dir), "--code", "XZ-032", "--name", "恢复镇",
+            "--admin-password", "lantern-ridge-41")
+    run_cli("edge-node", "simulate", str(node_dir), "--cases", "4", "--seed", "2", "--quiet")
+    token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-032",
+                    "--name", "恢复镇").strip().splitlines()[-1]
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    server = _serve_hub(hub_dir, port, tmp_path / "hub.log")
+    try:
+        run_cli("edge-node", "enroll", str(node_dir), "--hub", url, "--token", token)
+        run_cli("edge-node", "sync", str(node_dir))
+        shutil.rmtree(node_dir)                                   # the disk dies
+        restore = _cli("central-hub", "restore-token", str(hub_dir), "--node", "XZ-032")
+        assert restore.returncode == 0 and f"TLS pin {pin}" in restore.stderr
+        restore_token = restore.stdout.strip().splitlines()[-1]
+        assert split_token(restore_token)[1] == pin
+        # over plain http the pin is refused before anything is sent or written
+        plain = _cli("edge-node", "restore", str(node_dir), "--hub", f"http://127.0.0.1:{port}",
+                     "--token", restore_token)
+        assert plain.returncode == 1 and "https://" in plain.stderr
+        assert "Traceback" not in plain.stderr and not (node_dir / "node.key").exists()
+        out = run_cli("edge-node", "restore", str(node_dir), "--hub", url, "--token",
+                      restore_token, "--admin-password", "new-lantern-ridge-1")
+        assert "已恢复" in out
+        assert _node_tls(node_dir)["pins"] == [pin]
+        run_cli("edge-node", "sync", str(node_dir))               # the new epoch syncs
+        assert _unacked(node_dir) == 0
+    finally:
+        _stop(server)
+    plain_token = _cli("central-hub", "restore-token", str(hub_dir), "--node", "XZ-032",
+                       "--no-tls-pin")
+    assert plain_token.returncode == 0 and "." not in plain_token.stdout.strip()
