@@ -317,8 +317,8 @@ async def attachment_status(request: Request) -> JSONResponse:
 def sync_routes() -> list[Route]:
     """Bodies are read with explicit limits (``config.max_push_bytes``,
     ``config.max_json_bytes``) so a refusal is a JSON answer with the reason; the routes'
-    own ``max_body_size`` lies above those, a backstop that never answers first."""
-    body = {"max_body_size": limits.MAX_BATCH_COMPRESSED + 1}
+    own ``max_body_size`` lies far above those, a backstop that never answers first."""
+    body = {"max_body_size": 64 * limits.MAX_BATCH_COMPRESSED}
     return [
         Route("/sync/v1/enroll", enroll, methods=["POST"], **body),
         Route("/sync/v1/push", push, methods=["POST"], **body),
