@@ -20,7 +20,7 @@ from web.security import hash_password
 
 from .errors import HubError
 from .orgs import OrgTree
-from .records import Account
+from .store.records import Account
 from .store import HubStore
 
 ADMIN_ROLES = {

@@ -29,7 +29,7 @@ from web.security import (
 
 from . import accounts as acc
 from .catalogue_admin import STAGES
-from .records import Account
+from .store.records import Account
 from .orgs import KIND_LABELS, OrgError, OrgTree, add_unit
 from .store import supervision as supervision_sql
 from .web_common import (

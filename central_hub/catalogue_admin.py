@@ -32,7 +32,7 @@ from .config import HubConfig
 from .errors import HubError
 from .identity import HubIdentity
 from .orgs import OrgTree
-from .records import Account, CatalogueItemRecord, DraftRecord, ReviewRecord
+from .store.records import Account, CatalogueItemRecord, DraftRecord, ReviewRecord
 from .store import HubStore, StoreError
 
 STATE_LABELS = {"draft": "起草中", "legal_review": "待法制审查", "secrecy_review": "待保密审查",

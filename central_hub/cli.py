@@ -73,7 +73,7 @@ TLS_NAME = click.option("--tls-name", "tls_names", multiple=True, metavar="NAME"
 def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -> None:
     """Create the hub's keys, store and its three administrators in DATA_DIR."""
     from .accounts import ADMIN_ROLES, ROLE_DUTIES
-    from .bootstrap import init_hub
+    from .operations.bootstrap import init_hub
     result = init_hub(data_dir, name)
     click.echo(f"hub {name} created in {data_dir}")
     click.echo(f"signing key fingerprint: {result.identity.fingerprint}")
@@ -203,7 +203,7 @@ def enroll_token(data_dir: str, code: str, name: str, ttl: float, tls_cert: str 
 @_guarded
 def revoke(data_dir: str, code: str, reason: str) -> None:
     """Revoke a node: its requests are refused from now on."""
-    from .records import NODE_REVOKED
+    from .store.records import NODE_REVOKED
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -278,7 +278,7 @@ def publish_config_command(data_dir: str, kind: str, file: str) -> None:
 @_guarded
 def nodes(data_dir: str, as_json: bool) -> None:
     """Print the per-node sync figures of the fleet page."""
-    from .fleet import fleet_status
+    from .fleet.service import fleet_status
     from .projector import run_all
     config = _config(data_dir)
     store = _store(config)
@@ -359,7 +359,7 @@ def rebuild(data_dir: str, check: bool) -> None:
 @_guarded
 def backup(data_dir: str, file: str) -> None:
     """Take a consistent online backup of DATA_DIR into FILE (a tar archive, mode 0600)."""
-    from .backup import backup_hub
+    from .operations.backup import backup_hub
     info = backup_hub(_config(data_dir), Path(file))
     click.echo(f"backup written to {file}: {info['events']} events, last position "
                f"{info['last_position']}, {info['bytes']} bytes in {info['seconds']:.1f} s")
@@ -372,7 +372,7 @@ def backup(data_dir: str, file: str) -> None:
 @_guarded
 def restore(file: str, data_dir: str, force: bool) -> None:
     """Restore a backup FILE into DATA_DIR (stop the hub first)."""
-    from .backup import restore_hub
+    from .operations.backup import restore_hub
     info = restore_hub(Path(file), Path(data_dir), force=force)
     click.echo(f"restored {info['events']} events (taken {info['taken_at']}) into {data_dir}")
     click.echo("nodes re-send what the hub lost on their next sync (chain_gap, resend from "

@@ -21,7 +21,7 @@ from protocol.request_auth import verify_enrolment
 
 from .config import HubConfig
 from .errors import HubError
-from .records import EnrolToken, NodeRecord
+from .store.records import EnrolToken, NodeRecord
 from .store import HubStore
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base 32

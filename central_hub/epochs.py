@@ -24,14 +24,14 @@ from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
 from protocol.request_auth import verify_enrolment
 
-from . import alerts
+from .supervision import alerts
 from .config import HubConfig
 from .enrolment import ALPHABET, RANDOM_CHARS, _check_chars, format_token, normalise_token, \
     token_hash
 from .errors import HubError
 from .identity import HubIdentity
 from .node_auth import REVOKED_MESSAGE
-from .records import NODE_REVOKED
+from .store.records import NODE_REVOKED
 from .store import HubStore
 from .store import field as sql
 

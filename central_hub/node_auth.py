@@ -38,10 +38,10 @@ from protocol.request_auth import (
     verify_request,
 )
 
-from . import alerts
+from .supervision import alerts
 from .config import HubConfig
 from .errors import HubError, RateLimited
-from .records import NODE_QUARANTINED, NODE_REVOKED, NodeRecord
+from .store.records import NODE_QUARANTINED, NODE_REVOKED, NodeRecord
 from .store import HubStore
 from .sync_limits import SyncLimits
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import HubError
-from .records import ORG_KINDS, OrgUnit
+from .store.records import ORG_KINDS, OrgUnit
 from .store import HubStore
 
 KIND_LABELS = {"county": "县（区）", "department": "县直部门", "township": "乡镇（街道）",

@@ -28,11 +28,11 @@ from protocol.canonical import parse_canonical
 from protocol.envelope import check_envelope, parse_ts
 from protocol.errors import ProtocolError
 
-from . import alerts
+from .supervision import alerts
 from web.templating import mask_name
 
 from .calendar_admin import CalendarCache
-from .records import StoredEvent
+from .store.records import StoredEvent
 from .store import HubStore
 
 try:  # event types arrive with the node engine's issue; checked when present

@@ -33,7 +33,7 @@ from protocol.tls import CONFIG_TLS, validate_tls_content
 from .config import HubConfig
 from .errors import HubError
 from .identity import HubIdentity, rotate_key_files
-from .records import ConfigRecord, KeyStatementRecord
+from .store.records import ConfigRecord, KeyStatementRecord
 from .store import HubStore
 
 

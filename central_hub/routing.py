@@ -36,10 +36,10 @@ from protocol.errors import ProtocolError
 from web.inputs import parse_int
 from web.security import client_ip
 
-from . import alerts
+from .supervision import alerts
 from .node_auth import authenticate_node, committed
 from .projector import Projector, run_projector
-from .records import StoredEvent
+from .store.records import StoredEvent
 from .store import routing as sql
 
 logger = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from web.security import client_ip
 from .context import HubContext
 from .enrolment import redeem_token
 from .errors import HubError
-from .fleet import STATUS_LABELS
+from .fleet.service import STATUS_LABELS
 from .ingest import push_batch
 from .node_auth import QUARANTINED_MESSAGE, authenticate_node, committed
 from .publication import config_wire, key_statements_wire, manifest_wire
-from .records import NODE_QUARANTINED
+from .store.records import NODE_QUARANTINED
 
 logger = logging.getLogger(__name__)
 

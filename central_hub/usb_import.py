@@ -41,13 +41,13 @@ from protocol.keys import PublicKey
 from protocol.request_auth import RequestAuthError
 from protocol.usbfile import RECORD_ATTACHMENT, RECORD_BATCH, open_export
 
-from . import alerts
+from .supervision import alerts
 from .config import RETIRED_KEYS, HubConfig
 from .errors import HubError
 from .identity import HubIdentity, _load_x25519
 from .ingest import push_batch
 from .node_auth import QUARANTINED_MESSAGE, REVOKED_MESSAGE, committed
-from .records import NODE_QUARANTINED, NODE_REVOKED
+from .store.records import NODE_QUARANTINED, NODE_REVOKED
 from .store import HubStore
 from .store import field as sql
 

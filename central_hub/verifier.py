@@ -19,9 +19,9 @@ from protocol.envelope import SignedEvent, verify_event
 from protocol.errors import ProtocolError
 from protocol.keys import PublicKey
 
-from . import alerts
+from .supervision import alerts
 from .config import HubConfig
-from .records import VERIFY_BAD, VERIFY_OK, NodeKey
+from .store.records import VERIFY_BAD, VERIFY_OK, NodeKey
 from .store import HubStore
 
 logger = logging.getLogger(__name__)

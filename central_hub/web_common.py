@@ -35,7 +35,7 @@ from web.templating import render
 
 from .accounts import CAPABILITIES, ROLES, can, is_admin, may_use_totp
 from .context import HubContext
-from .records import Account
+from .store.records import Account
 
 SESSION_USER = "hub_user"
 SESSION_EPOCH = "hub_epoch"

@@ -181,7 +181,7 @@ def test_a_backup_with_events_the_hub_never_saw_pushes_them_first(hub, node, cli
 
 
 def test_a_hub_restored_from_its_backup_gets_what_it_lost(hub, node, client, tmp_path):
-    from central_hub.backup import backup_hub, restore_hub
+    from central_hub.operations.backup import backup_hub, restore_hub
     add_events(node, 5)
     client.sync_once()
     backup_hub(hub.config, tmp_path / "hub.tar")
@@ -234,7 +234,7 @@ def test_a_backup_whose_key_is_gone_and_holds_unsent_events_is_refused(hub, node
 
 def test_a_hub_restored_from_a_backup_older_than_an_epoch_takes_it_back(hub, node, client,
                                                                         tmp_path):
-    from central_hub.backup import backup_hub, restore_hub
+    from central_hub.operations.backup import backup_hub, restore_hub
     add_events(node, 5)
     client.sync_once()
     backup_hub(hub.config, tmp_path / "hub.tar")          # before the node's epoch

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
 from central_hub.errors import HubError

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from central_hub import catalogue_admin as wf
 from central_hub.accounts import ROLES, create_account
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.calendar_admin import check_notice, current_calendar, publish_notice
 from central_hub.catalogue_io import export_json, export_xlsx, import_json, import_xlsx
 from central_hub.cli import main

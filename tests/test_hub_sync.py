@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.enrolment import issue_token
 from central_hub.simulated_node import BATCH_CONTENT_TYPE, SimulatedNode, enrol

@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 from click.testing import CliRunner
 
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
 from central_hub.projector import run_all

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from _field import URL, Hub, add_events, hub, node  # noqa: F401 (fixtures)
 from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.identity import load_identity
 from central_hub.tls import make_certificate, publish_pins

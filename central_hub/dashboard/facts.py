@@ -25,7 +25,7 @@ from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 
 from ..calendar_admin import CalendarCache
-from ..records import StoredEvent
+from ..store.records import StoredEvent
 from ..store import face as sql
 
 REFUSED_STATES = ("refused",)

@@ -24,7 +24,7 @@ from datetime import date
 
 from ..calendar_admin import CalendarCache
 from ..projector import Projector
-from ..records import StoredEvent
+from ..store.records import StoredEvent
 from ..store import disclosure as sql
 from .supervision import raise_finding
 

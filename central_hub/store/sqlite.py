@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Sequence
 
 import sqlite_utils
 
-from ..records import (
+from .records import (
     Account,
     AlertRecord,
     AuditEntry,

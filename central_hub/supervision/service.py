@@ -40,7 +40,7 @@ from protocol.supervision import (CASE_RULE_IDS, LEVEL_LABELS, ROUTES, RULES, TI
 
 from ..calendar_admin import CalendarCache
 from ..errors import HubError
-from ..records import StoredEvent
+from ..store.records import StoredEvent
 from ..store import HubStore
 from ..store import supervision as sql
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from central_hub.bootstrap import init_hub  # noqa: E402
+from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
 from central_hub.enrolment import issue_token  # noqa: E402
 from central_hub.store import open_store  # noqa: E402

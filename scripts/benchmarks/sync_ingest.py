@@ -87,7 +87,7 @@ def prepare(nodes: int, events: int, batch: int) -> list[tuple[SimulatedNode, li
 
 def start_hub(data_dir: Path, naive: bool, core: int,
               jobs: bool = False) -> tuple[subprocess.Popen, str, PublicKey]:
-    from central_hub.bootstrap import init_hub
+    from central_hub.operations.bootstrap import init_hub
     result = init_hub(data_dir, "bench-hub", publish_samples=False)
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(data_dir), "--port",

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from protocol.envelope import parse_ts
 
-from .config import HubConfig
-from .records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED, NodeRecord
-from .store import HubStore
+from ..config import HubConfig
+from ..store.records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED, NodeRecord
+from ..store import HubStore
 
 STATUS_LABELS = {NODE_ACTIVE: "正常", NODE_QUARANTINED: "已隔离", NODE_REVOKED: "已吊销"}
 DAYS_SHOWN = 7

@@ -34,8 +34,8 @@ from web.errors import ValidationErrors, error_response
 from web.inputs import same_secret
 from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
-from .store import routing as sql
-from .web_common import hub_of, show
+from ..store import routing as sql
+from ..web_common import hub_of, show
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILES = 10

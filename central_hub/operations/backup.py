@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import HUB_DB, HUB_ENC_KEY, HUB_JSON, HUB_KEY, RETIRED_KEYS, SESSION_SECRET, HubConfig
-from .errors import HubError
-from .store import file_integrity, open_store, snapshot_summary
+from ..config import HUB_DB, HUB_ENC_KEY, HUB_JSON, HUB_KEY, RETIRED_KEYS, SESSION_SECRET, HubConfig
+from ..errors import HubError
+from ..store import file_integrity, open_store, snapshot_summary
 
 MANIFEST = "backup.json"
 

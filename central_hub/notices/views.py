@@ -17,12 +17,12 @@ from starlette.routing import Route
 from protocol.config_docs import CONFIG_NOTICES
 from web.inputs import parse_int
 
-from .accounts import can
-from .context import HubContext
-from .errors import HubError
-from .publication import publish_config
-from .store import face as sql
-from .web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field
+from ..accounts import can
+from ..context import HubContext
+from ..errors import HubError
+from ..publication import publish_config
+from ..store import face as sql
+from ..web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field
 
 KINDS = {"notice": "通知公告", "message": "内部消息"}
 MAX_PUBLISHED = 200

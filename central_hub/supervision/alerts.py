@@ -30,8 +30,8 @@ from datetime import datetime
 
 from protocol.envelope import format_ts
 
-from .records import AlertRecord
-from .store import HubStore
+from ..store.records import AlertRecord
+from ..store import HubStore
 
 CHAIN_FORK = "chain_fork"
 SIGNATURE_INVALID = "signature_invalid"

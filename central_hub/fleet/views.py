@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .fleet import fleet_status
-from .web_common import hub_of, page, show
+from .service import fleet_status
+from ..web_common import hub_of, page, show
 
 
 @page("fleet.view")
