@@ -22,19 +22,19 @@ from web.templating import make_templates, static_mount
 
 from .config import HubConfig
 from .context import HubContext
-from .admin_views import admin_routes
-from .calendar_views import calendar_routes
+from .accounts.views import admin_routes
+from .calendar.views import calendar_routes
 from .cases.views import case_routes
-from .catalogue_views import catalogue_routes
+from .catalogue.views import catalogue_routes
 from .fleet.views import fleet_routes
 from .http_errors import HubTimeMiddleware, sync_exception_handlers
 from .identity import load_identity, load_session_secret
 from .jobs import BackgroundJobs
 from .store import open_store
-from .sync_api import sync_routes
+from .sync.views import sync_routes
 from .disclosure.views import routes as disclosure_routes
 from .portal.apply import routes as portal_apply_routes
-from .routing import routing_routes
+from .forwarding.service import routing_routes
 from .supervision.views import routes as supervision_routes
 from .notices import views as face_notices
 from .api import views as face_api

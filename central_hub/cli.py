@@ -72,7 +72,7 @@ TLS_NAME = click.option("--tls-name", "tls_names", multiple=True, metavar="NAME"
 @_guarded
 def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -> None:
     """Create the hub's keys, store and its three administrators in DATA_DIR."""
-    from .accounts import ADMIN_ROLES, ROLE_DUTIES
+    from .accounts.service import ADMIN_ROLES, ROLE_DUTIES
     from .operations.bootstrap import init_hub
     result = init_hub(data_dir, name)
     click.echo(f"hub {name} created in {data_dir}")
@@ -91,7 +91,7 @@ def init(data_dir: str, name: str, make_tls: bool, tls_names: tuple[str, ...]) -
 def _tls_cert(data_dir: str, names: tuple[str, ...], *, new_key: bool, next_: bool,
               promote: bool) -> None:
     from .identity import load_identity
-    from .tls import make_certificate, make_next, promote_next, publish_pins, tls_files
+    from .sync.tls import make_certificate, make_next, promote_next, publish_pins, tls_files
     config = _config(data_dir)
     files = tls_files(config)
     if promote:
@@ -179,9 +179,9 @@ def enroll_token(data_dir: str, code: str, name: str, ttl: float, tls_cert: str 
     """Print a one-time enrolment token for a node (with the hub's TLS pin after a dot)."""
     from protocol.tls import encode_token_pin
 
-    from .enrolment import issue_token
+    from .sync.enrolment import issue_token
     from .identity import load_identity
-    from .tls import file_pin, tls_files
+    from .sync.tls import file_pin, tls_files
     config = _config(data_dir)
     pin = None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
                                            else tls_files(config).cert)
@@ -223,7 +223,7 @@ def revoke(data_dir: str, code: str, reason: str) -> None:
 @_guarded
 def rotate_key(data_dir: str) -> None:
     """Replace the hub's keys; nodes follow the statement signed by the old key."""
-    from .publication import rotate_hub_key
+    from .sync.publication import rotate_hub_key
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -242,7 +242,7 @@ def rotate_key(data_dir: str) -> None:
 def publish_config_command(data_dir: str, kind: str, file: str) -> None:
     """Publish FILE (JSON) as the next version of configuration KIND."""
     from .identity import load_identity
-    from .publication import publish_config
+    from .sync.publication import publish_config
     config = _config(data_dir)
     content = json.loads(Path(file).read_text(encoding="utf-8"))
     store = _store(config)
@@ -250,7 +250,7 @@ def publish_config_command(data_dir: str, kind: str, file: str) -> None:
         if kind == "config.calendar":
             from protocol.calendar import Calendar, CalendarError
 
-            from .calendar_admin import publish_calendar
+            from .calendar.service import publish_calendar
             try:
                 calendar = Calendar.from_document(content)
             except CalendarError as exc:
@@ -260,7 +260,7 @@ def publish_config_command(data_dir: str, kind: str, file: str) -> None:
                        f"{result.changes_recorded} open case deadline(s) changed")
             return
         if kind == "config.catalogue":
-            from .catalogue_admin import seed_items
+            from .catalogue.service import seed_items
             with store.transaction():
                 doc = publish_config(store, load_identity(config), config, kind, content,
                                      "admin")
@@ -279,7 +279,7 @@ def publish_config_command(data_dir: str, kind: str, file: str) -> None:
 def nodes(data_dir: str, as_json: bool) -> None:
     """Print the per-node sync figures of the fleet page."""
     from .fleet.service import fleet_status
-    from .projector import run_all
+    from .projection.registry import run_all
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -319,7 +319,7 @@ def rebuild(data_dir: str, check: bool) -> None:
     """Drop the projections (cases, steps, fees, ...) and rebuild them from the event log."""
     import time
 
-    from .projector import rebuild_all, run_all
+    from .projection.registry import rebuild_all, run_all
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -382,7 +382,7 @@ def restore(file: str, data_dir: str, force: bool) -> None:
 def _warn_missing_admins(store) -> None:
     """One line on stderr per administrator role no active account holds (an upgraded
     hub has only the system administrator until the other two are created)."""
-    from .accounts import ADMIN_ROLES, missing_admin_roles
+    from .accounts.service import ADMIN_ROLES, missing_admin_roles
     for role in missing_admin_roles(store):
         click.echo(f"注意 / note: no active {role} ({ADMIN_ROLES[role]}) account: create one "
                    f"for a separate person with `central-hub user add DATA_DIR NAME "
@@ -416,7 +416,7 @@ def user() -> None:
 @_guarded
 def user_add(data_dir, username, roles, org_unit, display_name, password) -> None:
     """Create an account."""
-    from .accounts import AccountError, create_account, public_view
+    from .accounts.service import AccountError, create_account, public_view
     role = _one_role(roles)
     config = _config(data_dir)
     store = _store(config)
@@ -443,7 +443,7 @@ def user_passwd(data_dir, username, password) -> None:
     """Set an account's password (its sessions end)."""
     from web.security import hash_password
 
-    from .accounts import AccountError, check_password
+    from .accounts.service import AccountError, check_password
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -468,7 +468,7 @@ def user_passwd(data_dir, username, password) -> None:
 @_guarded
 def user_set_role(data_dir, username, roles) -> None:
     """Replace an account's role (it has one; its sessions end)."""
-    from .accounts import AccountError, public_view, update_account
+    from .accounts.service import AccountError, public_view, update_account
     role = _one_role(roles)
     config = _config(data_dir)
     store = _store(config)
@@ -541,7 +541,7 @@ def org() -> None:
 @_guarded
 def org_add(data_dir, kind, code, name, parent, item_prefix) -> None:
     """Add an org unit."""
-    from .orgs import OrgError, add_unit
+    from .orgs.service import OrgError, add_unit
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -563,7 +563,7 @@ def org_add(data_dir, kind, code, name, parent, item_prefix) -> None:
 @_guarded
 def org_list(data_dir) -> None:
     """Print the org tree."""
-    from .orgs import OrgTree
+    from .orgs.service import OrgTree
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -619,7 +619,7 @@ def calendar_due(start: str, days: int, data_dir: str | None) -> None:
     except ValueError:
         _fail(f"--from: {start!r} is not a date written YYYY-MM-DD")
     if data_dir:
-        from .calendar_admin import current_calendar
+        from .calendar.service import current_calendar
         store = _store(_config(data_dir))
         try:
             cal = current_calendar(store)
@@ -647,7 +647,7 @@ def calendar_due(start: str, days: int, data_dir: str | None) -> None:
 @_guarded
 def calendar_add_year(data_dir, year, source, holidays, workdays) -> None:
     """Enter a year's State Council notice, publish it, recompute open deadlines."""
-    from .calendar_admin import check_notice, publish_notice
+    from .calendar.service import check_notice, publish_notice
     from .identity import load_identity
     config = _config(data_dir)
     store = _store(config)
@@ -714,7 +714,7 @@ main.add_command(disclosure_report)
 def import_command(data_dir: str, file: str, ack_path: str | None) -> None:
     """Import a node's export FILE (USB) with the push checks; write a hub-signed ack file."""
     from .identity import load_identity
-    from .usb_import import import_export_file, write_ack_file
+    from .sync.usb import import_export_file, write_ack_file
     config = _config(data_dir)
     store = _store(config)
     try:
@@ -738,7 +738,7 @@ def import_command(data_dir: str, file: str, ack_path: str | None) -> None:
 @_guarded
 def restore_token_command(data_dir: str, code: str, ttl: float) -> None:
     """A one-time token that authorises node CODE to restore under a new key."""
-    from .epochs import issue_restore_token
+    from .sync.epochs import issue_restore_token
     config = _config(data_dir)
     store = _store(config)
     try:

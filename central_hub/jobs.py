@@ -18,9 +18,9 @@ from typing import Callable
 import schedule
 
 from .context import HubContext
-from .node_auth import prune_nonces
-from .projector import run_all
-from .verifier import verify_pending
+from .sync.auth import prune_nonces
+from .projection.registry import run_all
+from .sync.verifier import verify_pending
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from web.sessions import (
 )
 from web.templating import render
 
-from .accounts import CAPABILITIES, ROLES, can, is_admin, may_use_totp
+from .accounts.service import CAPABILITIES, ROLES, can, is_admin, may_use_totp
 from .context import HubContext
 from .store.records import Account
 

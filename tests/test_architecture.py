@@ -17,8 +17,8 @@ PACKAGES = ("protocol", "web", "edge_node", "central_hub")
 KNOWN_CYCLES = {
     frozenset({"edge_node.node", "edge_node.sync", "edge_node.usb"}),
     frozenset({"edge_node.restore", "edge_node.status"}),
-    frozenset({"central_hub.disclosure.projection", "central_hub.projector",
-               "central_hub.routing", "central_hub.supervision.service"}),
+    frozenset({"central_hub.disclosure.projection", "central_hub.projection.registry",
+               "central_hub.forwarding.service", "central_hub.supervision.service"}),
     frozenset({"central_hub.api.cli", "central_hub.cli", "central_hub.supervision.cli"}),
 }
 

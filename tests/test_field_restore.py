@@ -227,7 +227,7 @@ def test_a_backup_whose_key_is_gone_and_holds_unsent_events_is_refused(hub, node
         restore_from_backup(tmp_path / "restored", backup, token, http=hub.client)
     assert err.value.code == "epoch_behind_backup"
     assert not any((tmp_path / "restored").iterdir())
-    from central_hub.enrolment import normalise_token, token_hash
+    from central_hub.sync.enrolment import normalise_token, token_hash
     from central_hub.store import field
     assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None
 
@@ -292,7 +292,7 @@ def test_a_backup_of_another_chain_is_refused_before_the_token_is_used(hub, node
                             http=hub.client)
     assert getattr(err.value, "code", None) == "chain_fork"
     assert hub.store.node("XZ-001").status == "active"     # nothing pushed, no quarantine
-    from central_hub.enrolment import normalise_token, token_hash
+    from central_hub.sync.enrolment import normalise_token, token_hash
     from central_hub.store import field
     assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None
 

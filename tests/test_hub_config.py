@@ -17,8 +17,8 @@ from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
 from central_hub.errors import HubError
-from central_hub.publication import publish_config, rotate_hub_key
-from central_hub.simulated_node import SimulatedNode, enrol
+from central_hub.sync.publication import publish_config, rotate_hub_key
+from central_hub.sync.simulated_node import SimulatedNode, enrol
 from protocol.ack import verify_ack
 from protocol.calendar import Calendar
 from protocol.config_docs import (

@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from central_hub.app import create_app
 from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
-from central_hub.simulated_node import SimulatedNode
+from central_hub.sync.enrolment import issue_token
+from central_hub.sync.simulated_node import SimulatedNode
 from protocol.keys import PrivateKey
 
 NAT = "198.51.100.7"          # one county network's public address

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from protocol.lifecycle import STATE_LABELS
 from web.pagination import Pagination
 
-from ..accounts import case_scope
+from ..accounts.service import case_scope
 from ..web_common import account_of, hub_of, page, show
 
 

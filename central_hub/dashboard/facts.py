@@ -24,7 +24,7 @@ from protocol.canonical import parse_canonical
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 
-from ..calendar_admin import CalendarCache
+from ..calendar.service import CalendarCache
 from ..store.records import StoredEvent
 from ..store import face as sql
 

@@ -27,8 +27,8 @@ from protocol.lifecycle import STATE_LABELS
 from web.pagination import Pagination
 from web.spreadsheet import safe_row
 
-from ..accounts import case_scope
-from ..orgs import OrgTree
+from ..accounts.service import case_scope
+from ..orgs.service import OrgTree
 from ..store import face as sql
 from ..web_common import account_of, audit, hub_of, page, show
 

@@ -28,7 +28,7 @@ def disclosure_report(data_dir: str, year: int, body: str, as_json: bool,
     """Print the annual disclosure report of BODY for YEAR (national 2021 format)."""
     from ..config import HubConfig
     from ..errors import HubError
-    from ..projector import run_all
+    from ..projection.registry import run_all
     from ..store import open_store
     from .report import build_report, report_text, report_xlsx
 

@@ -22,8 +22,8 @@ from protocol.disclosure import apply_document_event, fts_document_terms, proact
 from protocol.supervision.disclosure_rules import evaluate_document
 from datetime import date
 
-from ..calendar_admin import CalendarCache
-from ..projector import Projector
+from ..calendar.service import CalendarCache
+from ..projection.registry import Projector
 from ..store.records import StoredEvent
 from ..store import disclosure as sql
 from .supervision import raise_finding

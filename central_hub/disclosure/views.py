@@ -38,9 +38,9 @@ from web.inputs import parse_int, to_int
 from web.pagination import Pagination
 from web.security import RateLimiter, client_ip, retry_after_header
 
-from ..accounts import CAPABILITIES, case_scope
-from ..calendar_admin import CalendarCache
-from ..catalogue_forms import parse_yuan
+from ..accounts.service import CAPABILITIES, case_scope
+from ..calendar.service import CalendarCache
+from ..catalogue.forms import parse_yuan
 from ..store import disclosure as sql
 from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
     show

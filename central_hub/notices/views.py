@@ -17,10 +17,10 @@ from starlette.routing import Route
 from protocol.config_docs import CONFIG_NOTICES
 from web.inputs import parse_int
 
-from ..accounts import can
+from ..accounts.service import can
 from ..context import HubContext
 from ..errors import HubError
-from ..publication import publish_config
+from ..sync.publication import publish_config
 from ..store import face as sql
 from ..web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field
 

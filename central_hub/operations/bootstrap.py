@@ -12,12 +12,12 @@ from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE
 from web.passwords import generate_password
 from web.security import hash_password
 
-from ..accounts import ADMIN_ROLES
+from ..accounts.service import ADMIN_ROLES
 from ..config import HubConfig
-from ..catalogue_admin import seed_items
+from ..catalogue.service import seed_items
 from ..identity import HubIdentity, init_hub_files
-from ..orgs import SAMPLE_COUNTY, seed_sample_units
-from ..publication import publish_config
+from ..orgs.service import SAMPLE_COUNTY, seed_sample_units
+from ..sync.publication import publish_config
 from ..store import open_store
 
 SAMPLE_CATALOGUE = Path(__file__).resolve().parents[2] / "protocol" / "samples" / "catalogue.json"

@@ -73,7 +73,7 @@ def alerts_command(data_dir: str, as_json: bool, level: str | None, rule: str | 
 def tick_command(data_dir: str) -> None:
     """Run the projector and one supervision tick now; print what it did (JSON)."""
     from ..cli import _config, _store
-    from ..projector import run_all
+    from ..projection.registry import run_all
     from .service import tick
     config = _config(data_dir)
     store = _store(config)

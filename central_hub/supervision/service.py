@@ -38,7 +38,7 @@ from protocol.supervision import (CASE_RULE_IDS, LEVEL_LABELS, ROUTES, RULES, TI
                                   evaluate_repeats, evaluate_time, next_change_date,
                                   superseded)
 
-from ..calendar_admin import CalendarCache
+from ..calendar.service import CalendarCache
 from ..errors import HubError
 from ..store.records import StoredEvent
 from ..store import HubStore
@@ -161,7 +161,7 @@ class RuleBook:
 def publish_rules(store: HubStore, identity, config, rules: RuleSet | dict,
                   published_by: str) -> int:
     """Check and publish a rule set as a signed ``config.rules`` document for nodes."""
-    from ..publication import publish_config
+    from ..sync.publication import publish_config
     try:
         ruleset = rules if isinstance(rules, RuleSet) else RuleSet.from_document(rules)
     except SupervisionError as exc:
@@ -249,7 +249,7 @@ class Context:
         """The named holder of the grade's duty (A 部门主要负责人, B 分管负责人, C 股（科）室负责人)
         in the node's org unit, else in the nearest unit above it that names one."""
         if self._roster is None:
-            from ..orgs import OrgTree
+            from ..orgs.service import OrgTree
             self._roster = (sql.duty_roster(self.store), OrgTree.load(self.store),
                             self.store.node_org_units())
         roster, tree, node_units = self._roster
@@ -459,7 +459,7 @@ def _repeats(ctx: Context, case_no: str, node: str, rules: RuleSet,
 
 def supervision_projector(clock=None):
     """The ``supervision`` projector (runs behind the ack path, like the others)."""
-    from ..projector import Projector
+    from ..projection.registry import Projector
 
     def raise_from_events(store: HubStore, events: Sequence[StoredEvent]) -> None:
         cases = sorted({e.case_no for e in events if e.case_no})

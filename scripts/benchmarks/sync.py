@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 
 from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
-from central_hub.enrolment import issue_token  # noqa: E402
+from central_hub.sync.enrolment import issue_token  # noqa: E402
 from central_hub.store import open_store  # noqa: E402
 from edge_node.node import init_node  # noqa: E402
 from edge_node.simulate import simulate  # noqa: E402

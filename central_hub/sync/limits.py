@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from web.security import RateLimiter
 
-from .config import HubConfig
-from .errors import RateLimited
+from ..config import HubConfig
+from ..errors import RateLimited
 
 
 class SyncLimits:

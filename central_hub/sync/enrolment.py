@@ -19,10 +19,10 @@ from protocol.envelope import GENESIS, NODE_RE, format_ts, parse_ts
 from protocol.errors import ProtocolError
 from protocol.request_auth import verify_enrolment
 
-from .config import HubConfig
-from .errors import HubError
-from .store.records import EnrolToken, NodeRecord
-from .store import HubStore
+from ..config import HubConfig
+from ..errors import HubError
+from ..store.records import EnrolToken, NodeRecord
+from ..store import HubStore
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base 32
 _TRANSLATE = str.maketrans({"O": "0", "I": "1", "L": "1"})

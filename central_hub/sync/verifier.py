@@ -19,10 +19,10 @@ from protocol.envelope import SignedEvent, verify_event
 from protocol.errors import ProtocolError
 from protocol.keys import PublicKey
 
-from .supervision import alerts
-from .config import HubConfig
-from .store.records import VERIFY_BAD, VERIFY_OK, NodeKey
-from .store import HubStore
+from ..supervision import alerts
+from ..config import HubConfig
+from ..store.records import VERIFY_BAD, VERIFY_OK, NodeKey
+from ..store import HubStore
 
 logger = logging.getLogger(__name__)
 

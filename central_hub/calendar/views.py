@@ -15,10 +15,10 @@ from web.flash import flash
 from web.inputs import to_int
 from web.security import client_ip
 
-from .accounts import can
-from .calendar_admin import check_notice, current_calendar, publish_notice, summarise_year
-from .errors import HubError
-from .web_common import FORM_LIMIT, account_of, hub_of, page, read_form, redirect, show, text_field
+from ..accounts.service import can
+from .service import check_notice, current_calendar, publish_notice, summarise_year
+from ..errors import HubError
+from ..web_common import FORM_LIMIT, account_of, hub_of, page, read_form, redirect, show, text_field
 
 
 def _calculator(request: Request, calendar) -> tuple[dict, object, ValidationErrors]:

@@ -106,7 +106,7 @@ def _sample_item(items: list[dict] | None = None, index: int = 0) -> dict:
     if items is None:
         import json
         from pathlib import Path
-        path = Path(__file__).resolve().parent.parent / "protocol" / "samples" / "catalogue.json"
+        path = Path(__file__).resolve().parents[2] / "protocol" / "samples" / "catalogue.json"
         items = json.loads(path.read_text(encoding="utf-8"))["items"]
     return items[index % len(items)]
 

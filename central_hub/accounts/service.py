@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from web.passwords import password_problem
 from web.security import hash_password
 
-from .errors import HubError
-from .orgs import OrgTree
-from .store.records import Account
-from .store import HubStore
+from ..errors import HubError
+from ..orgs.service import OrgTree
+from ..store.records import Account
+from ..store import HubStore
 
 ADMIN_ROLES = {
     "system_admin": "系统管理员",

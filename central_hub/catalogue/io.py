@@ -22,7 +22,7 @@ from protocol.catalogue import CatalogueError, validate_item
 from web.inputs import ascii_digits, to_int
 from web.spreadsheet import safe_row, unquote_cell
 
-from .catalogue_forms import days_text, parse_days, parse_yuan, yuan_text
+from .forms import days_text, parse_days, parse_yuan, yuan_text
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 MAX_ROWS = 20_000

@@ -38,12 +38,12 @@ from protocol.request_auth import (
     verify_request,
 )
 
-from .supervision import alerts
-from .config import HubConfig
-from .errors import HubError, RateLimited
-from .store.records import NODE_QUARANTINED, NODE_REVOKED, NodeRecord
-from .store import HubStore
-from .sync_limits import SyncLimits
+from ..supervision import alerts
+from ..config import HubConfig
+from ..errors import HubError, RateLimited
+from ..store.records import NODE_QUARANTINED, NODE_REVOKED, NodeRecord
+from ..store import HubStore
+from .limits import SyncLimits
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

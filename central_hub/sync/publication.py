@@ -30,11 +30,11 @@ from protocol.document import sign_document
 from protocol.errors import ProtocolError
 from protocol.tls import CONFIG_TLS, validate_tls_content
 
-from .config import HubConfig
-from .errors import HubError
-from .identity import HubIdentity, rotate_key_files
-from .store.records import ConfigRecord, KeyStatementRecord
-from .store import HubStore
+from ..config import HubConfig
+from ..errors import HubError
+from ..identity import HubIdentity, rotate_key_files
+from ..store.records import ConfigRecord, KeyStatementRecord
+from ..store import HubStore
 
 
 def _validate(kind: str, content: Any) -> None:

@@ -36,11 +36,11 @@ from protocol.errors import ProtocolError
 from web.inputs import parse_int
 from web.security import client_ip
 
-from .supervision import alerts
-from .node_auth import authenticate_node, committed
-from .projector import Projector, run_projector
-from .store.records import StoredEvent
-from .store import routing as sql
+from ..supervision import alerts
+from ..sync.auth import authenticate_node, committed
+from ..projection.registry import Projector, run_projector
+from ..store.records import StoredEvent
+from ..store import routing as sql
 
 logger = logging.getLogger(__name__)
 

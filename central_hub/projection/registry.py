@@ -28,12 +28,12 @@ from protocol.canonical import parse_canonical
 from protocol.envelope import check_envelope, parse_ts
 from protocol.errors import ProtocolError
 
-from .supervision import alerts
+from ..supervision import alerts
 from web.templating import mask_name
 
-from .calendar_admin import CalendarCache
-from .store.records import StoredEvent
-from .store import HubStore
+from ..calendar.service import CalendarCache
+from ..store.records import StoredEvent
+from ..store import HubStore
 
 try:  # event types arrive with the node engine's issue; checked when present
     from protocol import events as event_types
@@ -248,8 +248,8 @@ def _reset_content(store: HubStore) -> None:
 
 def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Projector, ...]:
     """The hub's projectors; ``calendars`` caches the parsed calendar across batches."""
-    from .disclosure.projection import disclosure_projector  # imports this module
-    from .dashboard.facts import make_face_handler, reset_face   # imports the store only
+    from ..disclosure.projection import disclosure_projector  # imports this module
+    from ..dashboard.facts import make_face_handler, reset_face   # imports the store only
     calendars = calendars or CalendarCache()
     handler = make_content_handler(calendars)
 
@@ -263,12 +263,12 @@ def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Project
 
 
 def _supervision_projector() -> Projector:
-    from .supervision.service import supervision_projector   # docs/supervision.md
+    from ..supervision.service import supervision_projector   # docs/supervision.md
     return supervision_projector()
 
 
 def _routing_projector() -> Projector:
-    from .routing import routing_projector   # cross-level inboxes (docs/cross-level.md)
+    from ..forwarding.service import routing_projector   # cross-level inboxes (docs/cross-level.md)
     return routing_projector()
 
 

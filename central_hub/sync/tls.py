@@ -21,11 +21,11 @@ from pathlib import Path
 from protocol.tls import CONFIG_TLS, pem_pin, spki_pin
 from web.transport import write_self_signed
 
-from .config import HubConfig
-from .errors import HubError
-from .identity import HubIdentity
+from ..config import HubConfig
+from ..errors import HubError
+from ..identity import HubIdentity
 from .publication import publish_config
-from .store import HubStore
+from ..store import HubStore
 
 TLS_DIR = "tls"
 

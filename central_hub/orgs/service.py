@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import HubError
-from .store.records import ORG_KINDS, OrgUnit
-from .store import HubStore
+from ..errors import HubError
+from ..store.records import ORG_KINDS, OrgUnit
+from ..store import HubStore
 
 KIND_LABELS = {"county": "县（区）", "department": "县直部门", "township": "乡镇（街道）",
                "village": "村", "community": "社区"}

@@ -14,12 +14,12 @@ from web.flash import flash
 from web.inputs import parse_int, to_int
 from web.security import client_ip
 
-from . import catalogue_admin as wf
-from .accounts import can, may_edit_department
-from .catalogue_forms import field_error, form_to_item, item_to_form
-from .catalogue_io import MAX_IMPORT_BYTES, export_json, export_xlsx, import_json, import_xlsx
-from .orgs import OrgTree
-from .web_common import FORM_LIMIT, account_of, audit, hub_of, page, read_form, redirect, show, text_field
+from . import service as wf
+from ..accounts.service import can, may_edit_department
+from .forms import field_error, form_to_item, item_to_form
+from .io import MAX_IMPORT_BYTES, export_json, export_xlsx, import_json, import_xlsx
+from ..orgs.service import OrgTree
+from ..web_common import FORM_LIMIT, account_of, audit, hub_of, page, read_form, redirect, show, text_field
 
 
 def _codes() -> dict:

@@ -27,10 +27,10 @@ from pathlib import Path
 from protocol.attachments import AttachmentError, check_chunk, check_manifest, chunk_count
 from protocol.disclosure import sniff_mime
 
-from .disclosure.attachments import path_of
-from .errors import HubError
-from .store import disclosure as disclosure_sql
-from .store import field as sql
+from ..disclosure.attachments import path_of
+from ..errors import HubError
+from ..store import disclosure as disclosure_sql
+from ..store import field as sql
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from protocol.calendar import (
 from protocol.config_docs import CONFIG_CALENDAR
 from web.inputs import to_int
 
-from .config import HubConfig
-from .errors import HubError
-from .identity import HubIdentity
-from .store import HubStore
+from ..config import HubConfig
+from ..errors import HubError
+from ..identity import HubIdentity
+from ..store import HubStore
 
 _DATE_TOKEN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 _RANGE_RE = re.compile(r"^\s*([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})\s*(?:(?:至|到|~|～|/|—|--)\s*"
@@ -240,7 +240,7 @@ def publish_calendar(store: HubStore, identity: HubIdentity, config: HubConfig,
                      calendar: Calendar, actor: str, *, ip: str | None = None,
                      year: int | None = None) -> CalendarPublication:
     """Publish ``calendar`` (signed, to nodes) and recompute deadlines, atomically."""
-    from .publication import publish_config
+    from ..sync.publication import publish_config
     with store.transaction():
         before = current_calendar(store)
         if calendar.version <= before.version:

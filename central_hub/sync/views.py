@@ -25,14 +25,14 @@ from protocol.version import check_version, version_string
 from web.inputs import to_int
 from web.security import client_ip
 
-from .context import HubContext
+from ..context import HubContext
 from .enrolment import redeem_token
-from .errors import HubError
-from .fleet.service import STATUS_LABELS
+from ..errors import HubError
+from ..fleet.service import STATUS_LABELS
 from .ingest import push_batch
-from .node_auth import QUARANTINED_MESSAGE, authenticate_node, committed
+from .auth import QUARANTINED_MESSAGE, authenticate_node, committed
 from .publication import config_wire, key_statements_wire, manifest_wire
-from .store.records import NODE_QUARANTINED
+from ..store.records import NODE_QUARANTINED
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def _sha(request: Request) -> str:
 
 
 async def attachment_manifest(request: Request) -> JSONResponse:
-    from .attachments_transport import register_upload
+    from .attachments import register_upload
     hub = _hub(request)
     sha = _sha(request)
     body = await _read_body(request, hub.config.max_json_bytes)
@@ -287,7 +287,7 @@ async def attachment_manifest(request: Request) -> JSONResponse:
 
 
 async def attachment_chunk(request: Request) -> JSONResponse:
-    from .attachments_transport import receive_chunk
+    from .attachments import receive_chunk
     hub = _hub(request)
     sha = _sha(request)
     index = to_int(request.path_params["index"], max_digits=6)
@@ -306,7 +306,7 @@ async def attachment_chunk(request: Request) -> JSONResponse:
 
 
 async def attachment_status(request: Request) -> JSONResponse:
-    from .attachments_transport import upload_status
+    from .attachments import upload_status
     hub = _hub(request)
     sha = _sha(request)
     _authenticated(request, hub)

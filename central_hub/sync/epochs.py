@@ -24,16 +24,16 @@ from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
 from protocol.request_auth import verify_enrolment
 
-from .supervision import alerts
-from .config import HubConfig
+from ..supervision import alerts
+from ..config import HubConfig
 from .enrolment import ALPHABET, RANDOM_CHARS, _check_chars, format_token, normalise_token, \
     token_hash
-from .errors import HubError
-from .identity import HubIdentity
-from .node_auth import REVOKED_MESSAGE
-from .store.records import NODE_REVOKED
-from .store import HubStore
-from .store import field as sql
+from ..errors import HubError
+from ..identity import HubIdentity
+from .auth import REVOKED_MESSAGE
+from ..store.records import NODE_REVOKED
+from ..store import HubStore
+from ..store import field as sql
 
 logger = logging.getLogger(__name__)
 

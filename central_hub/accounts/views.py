@@ -27,12 +27,12 @@ from web.security import (
     verify_password,
 )
 
-from . import accounts as acc
-from .catalogue_admin import STAGES
-from .store.records import Account
-from .orgs import KIND_LABELS, OrgError, OrgTree, add_unit
-from .store import supervision as supervision_sql
-from .web_common import (
+from . import service as acc
+from ..catalogue.service import STAGES
+from ..store.records import Account
+from ..orgs.service import KIND_LABELS, OrgError, OrgTree, add_unit
+from ..store import supervision as supervision_sql
+from ..web_common import (
     FORM_LIMIT,
     SESSION_EPOCH,
     TOTP_ENROL_URL,
