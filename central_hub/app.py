@@ -34,7 +34,6 @@ from .store import open_store
 from .sync.views import sync_routes
 from .disclosure.views import routes as disclosure_routes
 from .portal.apply import routes as portal_apply_routes
-from .forwarding.service import routing_routes
 from .supervision.views import routes as supervision_routes
 from .notices import views as face_notices
 from .api import views as face_api
@@ -69,7 +68,7 @@ def create_app(config: HubConfig) -> Starlette:
     app = Starlette(
         routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
                 *catalogue_routes(), *calendar_routes(), *disclosure_routes(),
-                *routing_routes(), *portal_apply_routes(),
+                *portal_apply_routes(),
                 # the public face (issue #8): dashboards, portal, notices, /api/v1
                 *face_dashboard.routes(), *face_portal.routes(), *face_staff.routes(),
                 *face_notices.routes(), *face_api.routes(), *face_api.admin_routes(),

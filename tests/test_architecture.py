@@ -17,9 +17,6 @@ PACKAGES = ("protocol", "web", "edge_node", "central_hub")
 KNOWN_CYCLES = {
     frozenset({"edge_node.node", "edge_node.sync", "edge_node.usb"}),
     frozenset({"edge_node.restore", "edge_node.status"}),
-    frozenset({"central_hub.disclosure.projection", "central_hub.projection.registry",
-               "central_hub.forwarding.service", "central_hub.supervision.service"}),
-    frozenset({"central_hub.api.cli", "central_hub.cli", "central_hub.supervision.cli"}),
 }
 
 # which top-level package may import which (protocol is pure; the apps meet only in it)

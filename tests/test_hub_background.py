@@ -12,7 +12,8 @@ from central_hub.app import create_app
 from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.jobs import run_background_once
-from central_hub.projection.registry import rebuild_projector, run_all, run_projector, standard_projectors
+from central_hub.projection.base import rebuild_projector, run_projector
+from central_hub.projection.registry import run_all, standard_projectors
 from central_hub.store.records import VERIFY_BAD, VERIFY_OK
 from central_hub.sync.simulated_node import SimulatedNode, enrol
 from central_hub.sync.verifier import verify_pending

@@ -19,14 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from protocol import lifecycle
-from protocol.calendar import (
-    ADJUSTED_WORKDAY,
-    HOLIDAY,
-    WEEKEND,
-    Calendar,
-    CalendarError,
-    YearNotice,
-)
+from protocol.calendar import (ADJUSTED_WORKDAY, Calendar, CalendarError, HOLIDAY, WEEKEND,
+                               YearNotice)
 from protocol.config_docs import CONFIG_CALENDAR
 from web.inputs import to_int
 
@@ -34,6 +28,7 @@ from ..config import HubConfig
 from ..errors import HubError
 from ..identity import HubIdentity
 from ..store import HubStore
+from ..sync.publication import publish_config
 
 _DATE_TOKEN = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 _RANGE_RE = re.compile(r"^\s*([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})\s*(?:(?:至|到|~|～|/|—|--)\s*"
@@ -240,7 +235,6 @@ def publish_calendar(store: HubStore, identity: HubIdentity, config: HubConfig,
                      calendar: Calendar, actor: str, *, ip: str | None = None,
                      year: int | None = None) -> CalendarPublication:
     """Publish ``calendar`` (signed, to nodes) and recompute deadlines, atomically."""
-    from ..sync.publication import publish_config
     with store.transaction():
         before = current_calendar(store)
         if calendar.version <= before.version:

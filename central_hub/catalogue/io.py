@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from openpyxl import Workbook, load_workbook
+
 from protocol.catalogue import CatalogueError, validate_item
 from web.inputs import ascii_digits, to_int
 from web.spreadsheet import safe_row, unquote_cell
@@ -69,7 +71,6 @@ def export_json(document: dict) -> bytes:
 
 
 def export_xlsx(document: dict) -> bytes:
-    from openpyxl import Workbook
     book = Workbook()
     sheet = book.active
     sheet.title = "事项"
@@ -170,7 +171,6 @@ def _cell(value: Any) -> str:
 
 
 def import_xlsx(data: bytes) -> ImportResult:
-    from openpyxl import load_workbook
     result = ImportResult()
     if len(data) > MAX_IMPORT_BYTES:
         result.errors.append(f"文件过大：最多 {MAX_IMPORT_BYTES // 1024 // 1024} MB")

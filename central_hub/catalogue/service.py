@@ -32,8 +32,9 @@ from ..config import HubConfig
 from ..errors import HubError
 from ..identity import HubIdentity
 from ..orgs.service import OrgTree
-from ..store.records import Account, CatalogueItemRecord, DraftRecord, ReviewRecord
 from ..store import HubStore, StoreError
+from ..store.records import Account, CatalogueItemRecord, DraftRecord, ReviewRecord
+from ..sync.publication import publish_config
 
 STATE_LABELS = {"draft": "起草中", "legal_review": "待法制审查", "secrecy_review": "待保密审查",
                 "centre_approval": "待服务中心审批", "published": "已发布", "returned": "已退回",
@@ -242,7 +243,6 @@ def review_draft(store: HubStore, identity: HubIdentity, config: HubConfig, acco
 
 def _publish(store: HubStore, identity: HubIdentity, config: HubConfig, draft: DraftRecord,
              account: Account, now: str) -> int:
-    from ..sync.publication import publish_config
     current = store.catalogue_item(draft.code)
     current_version = current.item_version if current else 0
     if current_version != draft.base_version:

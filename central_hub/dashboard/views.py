@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Iterator
 from urllib.parse import urlencode
 
+from openpyxl import Workbook
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -404,7 +405,6 @@ async def export_csv(request: Request) -> Response:
 
 def write_xlsx(rows: Iterator[list], path: str, title: str) -> None:
     """Write-only openpyxl: rows go to a temporary file as they come (flat memory)."""
-    from openpyxl import Workbook
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.append(safe_row(label for _, label in EXPORT_COLUMNS))

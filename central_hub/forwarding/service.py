@@ -13,8 +13,8 @@ behind the ack path and keeps each node's inbox entries (SQL in store/routing.py
   raises a ``duplicate_take`` alert and puts an entry of kind ``conflict`` in that node's
   inbox; ``application.handed_back`` closes it.
 
-A node fetches ``GET /sync/v1/inbox?have=N`` (signed like every node request). The
-document (kind ``inbox``, hub-signed, versions growing per node) is signed when asked for
+A node fetches ``GET /sync/v1/inbox?have=N`` (signed like every node request; the route
+is in :mod:`central_hub.sync.views`). The document (kind ``inbox``, hub-signed, versions growing per node) is signed when asked for
 and only when its content changed, so the projector needs no key.
 """
 
@@ -24,23 +24,16 @@ import json
 import logging
 from typing import Sequence
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 from protocol import routing as rules
 from protocol.canonical import parse_canonical
 from protocol.config_docs import INBOX, sign_config
 from protocol.envelope import decode_event
 from protocol.errors import ProtocolError
-from web.inputs import parse_int
-from web.security import client_ip
 
-from ..supervision import alerts
-from ..sync.auth import authenticate_node, committed
-from ..projection.registry import Projector, run_projector
-from ..store.records import StoredEvent
+from ..projection.base import Projector, run_projector
 from ..store import routing as sql
+from ..store.records import StoredEvent
+from ..supervision import alerts
 
 logger = logging.getLogger(__name__)
 
@@ -195,29 +188,6 @@ def inbox_document(store, identity, config, node: str) -> tuple[int, bytes, byte
     sql.add_inbox_doc(store, node, version, doc.document.canonical, doc.document.signature,
                       now)
     return version, doc.document.canonical, doc.document.signature
-
-
-async def inbox_endpoint(request: Request) -> JSONResponse:
-    hub = request.app.state.hub
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    path = request.url.path + (f"?{query}" if query else "")
-    node, _ = committed(hub.store, lambda: authenticate_node(
-        hub.store, hub.config, hub.sync_limits, source=client_ip(request), method="GET",
-        path=path, headers=request.headers, body=b""))
-    have = parse_int(request.query_params.get("have"), "have", "已有版本", max_digits=15,
-                     default=0)
-    run_routing(hub.store)
-    with hub.store.transaction():
-        version, canonical, signature = inbox_document(hub.store, hub.identity, hub.config,
-                                                       node.code)
-    if version <= have:
-        return JSONResponse({"unchanged": True, "version": version,
-                             "hub_time": hub.config.now_ts()})
-    return JSONResponse({"document": canonical.decode("utf-8"), "signature": signature.hex()})
-
-
-def routing_routes() -> list[Route]:
-    return [Route("/sync/v1/inbox", inbox_endpoint, methods=["GET"])]
 
 
 def decode_stored(event: StoredEvent):

@@ -1,4 +1,6 @@
-"""Projectors: read the hub's log behind the ack path and build its views.
+"""The hub's projectors (:func:`standard_projectors`): read the log behind the ack path and
+build its views. The machinery (:class:`~.base.Projector`, :func:`~.base.run_projector`,
+:func:`~.base.rebuild_projector`) is in :mod:`.base`, which the domains' projections import.
 
 A projector has a name, a cursor (the append index of the last event it has handled, kept
 in the store) and handlers. :func:`run_projector` hands each batch of events after the
@@ -17,9 +19,7 @@ This issue's projectors (see :func:`standard_projectors`):
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from protocol import lifecycle
@@ -27,13 +27,17 @@ from protocol.calendar import SHANGHAI
 from protocol.canonical import parse_canonical
 from protocol.envelope import check_envelope, parse_ts
 from protocol.errors import ProtocolError
-
-from ..supervision import alerts
 from web.templating import mask_name
 
 from ..calendar.service import CalendarCache
-from ..store.records import StoredEvent
+from ..dashboard.facts import make_face_handler, reset_face
+from ..disclosure.projection import disclosure_projector
+from ..forwarding.service import routing_projector
 from ..store import HubStore
+from ..store.records import StoredEvent
+from ..supervision import alerts
+from ..supervision.service import supervision_projector
+from .base import Handler, Progress, Projector, rebuild_projector, run_projector
 
 try:  # event types arrive with the node engine's issue; checked when present
     from protocol import events as event_types
@@ -41,49 +45,6 @@ except ImportError:  # pragma: no cover
     event_types = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[HubStore, Sequence[StoredEvent]], None]
-Reset = Callable[[HubStore], None]
-
-
-@dataclass(frozen=True)
-class Projector:
-    name: str
-    handlers: tuple[Handler, ...]
-    reset: Reset
-
-
-Progress = Callable[[str, int], None]
-"""Called after each batch with the projector's name and its cursor (the append index)."""
-
-
-def run_projector(store: HubStore, name: str, handlers: Sequence[Handler], batch: int = 1000,
-                  time_budget: float | None = None, progress: Progress | None = None) -> int:
-    """Project the events after the cursor of ``name``; return how many were handled."""
-    handled = 0
-    started = time.monotonic()
-    while True:
-        events = store.events_after(store.cursor(name), batch)
-        if not events:
-            return handled
-        with store.transaction():
-            for handler in handlers:
-                handler(store, events)
-            store.set_cursor(name, events[-1].position)
-        handled += len(events)
-        if progress is not None:
-            progress(name, events[-1].position)
-        if time_budget is not None and time.monotonic() - started > time_budget:
-            return handled
-
-
-def rebuild_projector(store: HubStore, projector: Projector, batch: int = 1000,
-                      progress: Progress | None = None) -> int:
-    """Drop the projection and replay the whole log through it."""
-    with store.transaction():
-        projector.reset(store)
-        store.set_cursor(projector.name, 0)
-    return run_projector(store, projector.name, projector.handlers, batch, progress=progress)
 
 
 # --------------------------------------------------------------------------- node stats
@@ -248,8 +209,6 @@ def _reset_content(store: HubStore) -> None:
 
 def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Projector, ...]:
     """The hub's projectors; ``calendars`` caches the parsed calendar across batches."""
-    from ..disclosure.projection import disclosure_projector  # imports this module
-    from ..dashboard.facts import make_face_handler, reset_face   # imports the store only
     calendars = calendars or CalendarCache()
     handler = make_content_handler(calendars)
 
@@ -259,17 +218,9 @@ def standard_projectors(calendars: CalendarCache | None = None) -> tuple[Project
     # the dashboard facts (issue #8) follow the case rows in the same transaction
     return (Projector("node_stats", (count_node_days,), _reset_stats),
             Projector("content", (handler, make_face_handler(calendars)), reset_content),
-            disclosure_projector(calendars), _routing_projector(), _supervision_projector())
-
-
-def _supervision_projector() -> Projector:
-    from ..supervision.service import supervision_projector   # docs/supervision.md
-    return supervision_projector()
-
-
-def _routing_projector() -> Projector:
-    from ..forwarding.service import routing_projector   # cross-level inboxes (docs/cross-level.md)
-    return routing_projector()
+            disclosure_projector(calendars),
+            routing_projector(),        # cross-level inboxes (docs/cross-level.md)
+            supervision_projector())    # docs/supervision.md
 
 
 def rebuild_all(store: HubStore, batch: int = 1000, progress: Progress | None = None) -> int:

@@ -16,24 +16,27 @@ whose answer was lost may retry); with another key it is ``restore_token_used``.
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 from datetime import timedelta
 
-from protocol.document import sign_document
+from protocol.document import sign_document, verify_document
 from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
+from protocol.keys import PublicKey
 from protocol.request_auth import verify_enrolment
 
-from ..supervision import alerts
 from ..config import HubConfig
-from .enrolment import ALPHABET, RANDOM_CHARS, _check_chars, format_token, normalise_token, \
-    token_hash
 from ..errors import HubError
 from ..identity import HubIdentity
-from .auth import REVOKED_MESSAGE
-from ..store.records import NODE_REVOKED
 from ..store import HubStore
 from ..store import field as sql
+from ..store.records import NODE_REVOKED
+from ..supervision import alerts
+from .auth import REVOKED_MESSAGE
+from .enrolment import (ALPHABET, RANDOM_CHARS, _check_chars, format_token, normalise_token,
+                        token_hash)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ EPOCH_KIND = "node.epoch"
 def issue_restore_token(store: HubStore, config: HubConfig, code: str,
                         ttl_hours: float = 24) -> tuple[str, str]:
     """A one-time token that lets node ``code`` start a new epoch under a new key."""
-    import secrets
     node = store.node(code)
     if node is None:
         raise HubError(f"no node {code} is enrolled", code="node_unknown")
@@ -131,12 +133,10 @@ REINSTATE_CONTEXT = "township.epoch-reinstate.v1"
 
 def _hub_keys(store: HubStore, identity: HubIdentity) -> list:
     """The hub's current signing key and every earlier one named by its key statements."""
-    import json as _json
-    from protocol.keys import PublicKey
     keys = [identity.signing_key.public]
     for record in store.key_statements():
         try:
-            body = _json.loads(record.canonical)["body"]
+            body = json.loads(record.canonical)["body"]
             keys.append(PublicKey.from_hex(body["old_key"]))
         except (ValueError, KeyError, TypeError, ProtocolError):
             continue
@@ -149,7 +149,6 @@ def reinstate_epoch(store: HubStore, identity: HubIdentity, config: HubConfig,
     than the epoch). The statement is the hub's own authorisation; ``proof`` shows the
     caller holds the epoch's key. Refused when the hub holds events at or after the
     epoch's first seq under another key (``chain_fork``: not an honest restore)."""
-    from protocol.document import verify_document
     doc = None
     for key in _hub_keys(store, identity):
         try:

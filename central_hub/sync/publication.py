@@ -14,18 +14,10 @@ import hashlib
 import json
 from typing import Any
 
-from protocol import calendar as working_calendar
-from protocol.config_docs import (
-    CONFIG_CALENDAR,
-    CONFIG_CATALOGUE,
-    ConfigDocument,
-    KeyStatement,
-    ManifestEntry,
-    check_config_kind,
-    sign_config,
-    sign_key_statement,
-    sign_manifest,
-)
+from protocol import calendar as working_calendar, catalogue
+from protocol.config_docs import (CONFIG_CALENDAR, CONFIG_CATALOGUE, ConfigDocument, KeyStatement,
+                                  ManifestEntry, check_config_kind, sign_config,
+                                  sign_key_statement, sign_manifest)
 from protocol.document import sign_document
 from protocol.errors import ProtocolError
 from protocol.tls import CONFIG_TLS, validate_tls_content
@@ -33,14 +25,13 @@ from protocol.tls import CONFIG_TLS, validate_tls_content
 from ..config import HubConfig
 from ..errors import HubError
 from ..identity import HubIdentity, rotate_key_files
-from ..store.records import ConfigRecord, KeyStatementRecord
 from ..store import HubStore
+from ..store.records import ConfigRecord, KeyStatementRecord
 
 
 def _validate(kind: str, content: Any) -> None:
     try:
         if kind == CONFIG_CATALOGUE:
-            from protocol import catalogue
             catalogue.validate_catalogue(content)
         elif kind == CONFIG_CALENDAR:
             working_calendar.Calendar.from_document(content)

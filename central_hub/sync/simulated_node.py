@@ -6,15 +6,20 @@ wrong), so the hub's behaviour is tested before the node's sync client exists.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+from protocol import lifecycle
 from protocol.batch import encode_batch
-from protocol.calendar import SHANGHAI
+from protocol.calendar import Calendar, SHANGHAI
 from protocol.chain import KEY_ROTATED
 from protocol.envelope import GENESIS, SignedEvent, format_ts, sign_event
 from protocol.keys import PrivateKey
 from protocol.request_auth import sign_enrolment, sign_request
+
+from .enrolment import issue_token
 
 BATCH_CONTENT_TYPE = "application/x-township-batch"
 
@@ -92,7 +97,6 @@ class SimulatedNode:
 
 def enrol(client: Any, hub: Any, node: SimulatedNode, name: str | None = None) -> dict:
     """Issue a token at ``hub`` (a HubContext) and enrol ``node`` through ``client``."""
-    from .enrolment import issue_token
     token, _ = issue_token(hub.store, hub.config, node.code, name or f"{node.code} 便民服务中心")
     response = client.post("/sync/v1/enroll", json=node.enrol_body(token))
     if response.status_code != 200:
@@ -104,8 +108,6 @@ def enrol(client: Any, hub: Any, node: SimulatedNode, name: str | None = None) -
 
 def _sample_item(items: list[dict] | None = None, index: int = 0) -> dict:
     if items is None:
-        import json
-        from pathlib import Path
         path = Path(__file__).resolve().parents[2] / "protocol" / "samples" / "catalogue.json"
         items = json.loads(path.read_text(encoding="utf-8"))["items"]
     return items[index % len(items)]
@@ -119,9 +121,6 @@ def append_case(node: SimulatedNode, case_no: str, item: dict, *, until: str = "
     ``until``: the last state reached (received, accepted, decided, completed, delivered).
     ``gap``: node time between two events (default one hour).
     """
-    from protocol import lifecycle
-    from protocol.calendar import Calendar
-
     calendar = calendar or Calendar.seeded()
     gap = gap or timedelta(hours=1)
     out: list[SignedEvent] = []

@@ -41,15 +41,16 @@ from protocol.keys import PublicKey
 from protocol.request_auth import RequestAuthError
 from protocol.usbfile import RECORD_ATTACHMENT, RECORD_BATCH, open_export
 
-from ..supervision import alerts
-from ..config import RETIRED_KEYS, HubConfig
+from ..config import HubConfig, RETIRED_KEYS
+from ..disclosure.attachments import AttachmentRejected, receive_attachment
 from ..errors import HubError
 from ..identity import HubIdentity, _load_x25519
-from .ingest import push_batch
-from .auth import QUARANTINED_MESSAGE, REVOKED_MESSAGE, committed
-from ..store.records import NODE_QUARANTINED, NODE_REVOKED
 from ..store import HubStore
 from ..store import field as sql
+from ..store.records import NODE_QUARANTINED, NODE_REVOKED
+from ..supervision import alerts
+from .auth import QUARANTINED_MESSAGE, REVOKED_MESSAGE, committed
+from .ingest import push_batch
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,6 @@ def import_export_file(store: HubStore, identity: HubIdentity, config: HubConfig
 
 
 def _store_attachment(store, config: HubConfig, sha: str, chunks: dict[int, bytes]) -> list[str]:
-    from ..disclosure.attachments import AttachmentRejected, receive_attachment
     if sorted(chunks) != list(range(len(chunks))):
         logger.warning("attachment %s: chunks missing in the file", sha)
         return []

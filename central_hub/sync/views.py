@@ -8,31 +8,35 @@ throughput on the one core a county hub is sized for.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from protocol.batch import encode_batch, split_batches
 from protocol.config_docs import check_config_kind
 from protocol.document import sign_document
+from protocol.envelope import decode_event_fast
 from protocol.errors import ProtocolError
 from protocol.request_auth import H_VERSION
 from protocol.version import check_version, version_string
-from web.inputs import to_int
+from web.inputs import parse_int, to_int
 from web.security import client_ip
 
 from ..context import HubContext
-from .enrolment import redeem_token
 from ..errors import HubError
 from ..fleet.service import STATUS_LABELS
-from .ingest import push_batch
-from .auth import QUARANTINED_MESSAGE, authenticate_node, committed
-from .publication import config_wire, key_statements_wire, manifest_wire
+from ..forwarding.service import inbox_document, run_routing
 from ..store.records import NODE_QUARANTINED
+from .attachments import receive_chunk, register_upload, upload_status
+from .auth import QUARANTINED_MESSAGE, authenticate_node, committed
+from .enrolment import redeem_token
+from .epochs import reinstate_epoch, start_epoch
+from .ingest import push_batch
+from .publication import config_wire, key_statements_wire, manifest_wire
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +209,6 @@ async def status(request: Request) -> JSONResponse:
 
 async def restore(request: Request) -> JSONResponse:
     """Start a restore epoch: an administrator's token and a new key (see epochs.py)."""
-    from .epochs import start_epoch
     hub, data, token, public_key, proof = await _token_request(request, "restore")
     min_seq = data.get("min_seq")
     if min_seq is not None and (type(min_seq) is not int or min_seq < 0):
@@ -223,7 +226,6 @@ async def restore(request: Request) -> JSONResponse:
 
 async def reinstate(request: Request) -> JSONResponse:
     """Re-record an epoch the hub lost when it was restored from an older backup."""
-    from .epochs import reinstate_epoch
     hub = _hub(request)
     hub.sync_limits.check_enrolment(client_ip(request), "reinstatement")
     data = await _json_body(request)
@@ -241,8 +243,6 @@ LOG_MAX_EVENTS = 500
 async def node_log(request: Request) -> Response:
     """The node's own stored events after ``after`` as one batch (a rebuild downloads its
     log); ``X-Hub-Head`` is the hub's acked seq of the node."""
-    from protocol.batch import encode_batch, split_batches
-    from protocol.envelope import decode_event_fast
     hub = _hub(request)
     node, _ = _authenticated(request, hub)
     after = to_int(request.query_params.get("after", "0"), max_digits=16)
@@ -267,7 +267,6 @@ def _sha(request: Request) -> str:
 
 
 async def attachment_manifest(request: Request) -> JSONResponse:
-    from .attachments import register_upload
     hub = _hub(request)
     sha = _sha(request)
     body = await _read_body(request, hub.config.max_json_bytes)
@@ -287,7 +286,6 @@ async def attachment_manifest(request: Request) -> JSONResponse:
 
 
 async def attachment_chunk(request: Request) -> JSONResponse:
-    from .attachments import receive_chunk
     hub = _hub(request)
     sha = _sha(request)
     index = to_int(request.path_params["index"], max_digits=6)
@@ -306,11 +304,30 @@ async def attachment_chunk(request: Request) -> JSONResponse:
 
 
 async def attachment_status(request: Request) -> JSONResponse:
-    from .attachments import upload_status
     hub = _hub(request)
     sha = _sha(request)
     _authenticated(request, hub)
     return JSONResponse(upload_status(hub.store, sha))
+
+
+# the cross-level inbox (docs/cross-level.md): documents of central_hub.forwarding
+async def inbox_endpoint(request: Request) -> JSONResponse:
+    hub = request.app.state.hub
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    path = request.url.path + (f"?{query}" if query else "")
+    node, _ = committed(hub.store, lambda: authenticate_node(
+        hub.store, hub.config, hub.sync_limits, source=client_ip(request), method="GET",
+        path=path, headers=request.headers, body=b""))
+    have = parse_int(request.query_params.get("have"), "have", "已有版本", max_digits=15,
+                     default=0)
+    run_routing(hub.store)
+    with hub.store.transaction():
+        version, canonical, signature = inbox_document(hub.store, hub.identity, hub.config,
+                                                       node.code)
+    if version <= have:
+        return JSONResponse({"unchanged": True, "version": version,
+                             "hub_time": hub.config.now_ts()})
+    return JSONResponse({"document": canonical.decode("utf-8"), "signature": signature.hex()})
 
 
 def sync_routes() -> list[Route]:
@@ -329,4 +346,5 @@ def sync_routes() -> list[Route]:
         Route("/sync/v1/attachments/{sha}", attachment_manifest, methods=["PUT"]),
         Route("/sync/v1/attachments/{sha}/chunks/{index}", attachment_chunk, methods=["PUT"]),
         Route("/sync/v1/attachments/{sha}/status", attachment_status, methods=["GET"]),
+        Route("/sync/v1/inbox", inbox_endpoint, methods=["GET"]),
     ]

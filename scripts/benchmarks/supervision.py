@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
-from central_hub.projection.registry import run_projector  # noqa: E402
+from central_hub.projection.base import run_projector  # noqa: E402
 from central_hub.store.records import NewEvent  # noqa: E402
 from central_hub.sync.simulated_node import SimulatedNode, _sample_item, append_case  # noqa: E402
 from central_hub.store import open_store  # noqa: E402

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..cli import _config, _guarded, _store, _fail
+from ..api.tokens import DEFAULT_SCOPES, PERSONAL_SCOPE, SCOPES, TokenError, issue_token
 from ..store import face as sql
-from .tokens import DEFAULT_SCOPES, PERSONAL_SCOPE, SCOPES, TokenError, issue_token
+from .common import fail, guarded, hub_store, load_config
 
 
 @click.group("api-token")
@@ -20,11 +20,11 @@ def api_token() -> None:
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(sorted(SCOPES)),
               help=f"Repeat for each scope; default: all but {PERSONAL_SCOPE} "
                    "(full ID numbers, phones and query codes are given only when asked for).")
-@_guarded
+@guarded
 def add(data_dir: str, name: str, scopes: tuple[str, ...]) -> None:
     """Issue a token (printed once; only its hash is kept)."""
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     scopes = tuple(sorted(set(scopes))) or DEFAULT_SCOPES
     try:
         token_id, token = issue_token(store, name=name, scopes=list(scopes),
@@ -32,7 +32,7 @@ def add(data_dir: str, name: str, scopes: tuple[str, ...]) -> None:
         store.audit(config.now_ts(), "cli", "api_token.issued", str(token_id),
                     {"scopes": list(scopes)})
     except TokenError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     finally:
         store.close()
     click.echo(token)
@@ -41,11 +41,11 @@ def add(data_dir: str, name: str, scopes: tuple[str, ...]) -> None:
 
 @api_token.command("list")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
-@_guarded
+@guarded
 def list_tokens(data_dir: str) -> None:
     """Tokens issued, with their scopes and state."""
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     try:
         for t in sql.api_tokens(store):
             state = f"revoked {t['revoked_at']}" if t["revoked_at"] else "active"
@@ -57,14 +57,14 @@ def list_tokens(data_dir: str) -> None:
 @api_token.command("revoke")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--id", "token_id", required=True, type=int)
-@_guarded
+@guarded
 def revoke(data_dir: str, token_id: int) -> None:
     """Revoke a token at once."""
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     try:
         if not sql.revoke_api_token(store, token_id, config.now_ts()):
-            _fail(f"no active token {token_id}")
+            fail(f"no active token {token_id}")
         store.audit(config.now_ts(), "cli", "api_token.revoked", str(token_id))
     finally:
         store.close()

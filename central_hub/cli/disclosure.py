@@ -15,6 +15,12 @@ import click
 
 from protocol.errors import ProtocolError
 
+from ..config import HubConfig
+from ..disclosure.report import build_report, report_text, report_xlsx
+from ..errors import HubError
+from ..projection.registry import run_all
+from ..store import open_store
+
 
 @click.command("disclosure-report")
 @click.argument("data_dir", type=click.Path(file_okay=False))
@@ -26,12 +32,6 @@ from protocol.errors import ProtocolError
 def disclosure_report(data_dir: str, year: int, body: str, as_json: bool,
                       xlsx_path: str | None) -> None:
     """Print the annual disclosure report of BODY for YEAR (national 2021 format)."""
-    from ..config import HubConfig
-    from ..errors import HubError
-    from ..projection.registry import run_all
-    from ..store import open_store
-    from .report import build_report, report_text, report_xlsx
-
     path = Path(data_dir)
     if not (path / "hub.json").exists():
         click.echo(f"错误 / error: {path} 不是县级平台数据目录（请先运行 central-hub init）",

@@ -5,27 +5,14 @@ Added to the ``central-hub`` group by :mod:`central_hub.cli` (``main.add_command
 
 from __future__ import annotations
 
-import functools
 import json
 
 import click
 
-
-def _guarded(fn):
-    """One line on stderr and a non-zero exit for a user mistake, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from protocol.errors import ProtocolError
-
-        from ..cli import _fail
-        from ..errors import HubError
-        try:
-            return fn(*args, **kwargs)
-        except (HubError, ProtocolError) as exc:
-            _fail(f"{exc.message} [{exc.code}]")
-        except (OSError, ValueError) as exc:
-            _fail(str(exc))
-    return wrapper
+from ..projection.registry import run_all
+from ..store import supervision as sql
+from ..supervision.service import reevaluate, tick
+from .common import guarded, hub_store, load_config
 
 
 @click.command("alerts")
@@ -36,14 +23,12 @@ def _guarded(fn):
 @click.option("--rule", help="Only alerts of this rule id (T-02, S-01, E-01, sync.chain_fork ...).")
 @click.option("--state", type=click.Choice(["open", "answered", "closed", "superseded"]))
 @click.option("--all", "everything", is_flag=True, help="Sync alerts too, not only supervision.")
-@_guarded
+@guarded
 def alerts_command(data_dir: str, as_json: bool, level: str | None, rule: str | None,
                    state: str | None, everything: bool) -> None:
     """List alerts: case number, rule id, level, raised time and state."""
-    from ..cli import _config, _store
-    from ..store import supervision as sql
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     try:
         total, rows = sql.list_alerts(store, states=[state] if state else None, level=level,
                                       rule=rule, limit=100_000,
@@ -69,14 +54,11 @@ def alerts_command(data_dir: str, as_json: bool, level: str | None, rule: str | 
 
 @click.command("supervision-tick")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
-@_guarded
+@guarded
 def tick_command(data_dir: str) -> None:
     """Run the projector and one supervision tick now; print what it did (JSON)."""
-    from ..cli import _config, _store
-    from ..projection.registry import run_all
-    from .service import tick
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     try:
         run_all(store)
         report = tick(store, config.now())
@@ -91,14 +73,12 @@ def tick_command(data_dir: str) -> None:
 @click.option("--scope", type=click.Choice(["open", "all"]), default="open", show_default=True)
 @click.option("--by", default="cli", show_default=True, help="Who ordered it (recorded).")
 @click.option("--note", default=None)
-@_guarded
+@guarded
 def reevaluate_command(data_dir: str, version: int | None, scope: str, by: str,
                        note: str | None) -> None:
     """Judge old cases under another rule set version (an explicit, recorded action)."""
-    from ..cli import _config, _store
-    from .service import reevaluate
-    config = _config(data_dir)
-    store = _store(config)
+    config = load_config(data_dir)
+    store = hub_store(config)
     try:
         result = reevaluate(store, to_version=version, by=by, now=config.now(), scope=scope,
                             note=note)
