@@ -17,28 +17,30 @@ from starlette.middleware import Middleware
 
 from web.errors import install_error_handlers
 from web.security import SecurityHeadersMiddleware, session_middleware
-from web.transport import TransportSecurityMiddleware
 from web.templating import make_templates, static_mount
+from web.transport import TransportSecurityMiddleware
 
-from .config import HubConfig
-from .context import HubContext
-from .accounts.views import admin_routes
+from .accounts.views import account_routes
+from .api import views as face_api
+from .audit.views import audit_routes
 from .calendar.views import calendar_routes
 from .cases.views import case_routes
 from .catalogue.views import catalogue_routes
+from .config import HubConfig
+from .context import HubContext
+from .dashboard import views as face_dashboard
+from .disclosure.views import routes as disclosure_routes
 from .fleet.views import fleet_routes
 from .http_errors import HubTimeMiddleware, sync_exception_handlers
 from .identity import load_identity, load_session_secret
 from .jobs import BackgroundJobs
-from .store import open_store
-from .sync.views import sync_routes
-from .disclosure.views import routes as disclosure_routes
-from .portal.apply import routes as portal_apply_routes
-from .supervision.views import routes as supervision_routes
 from .notices import views as face_notices
-from .api import views as face_api
-from .dashboard import views as face_dashboard
+from .orgs.views import org_routes
 from .portal import staff as face_staff, views as face_portal
+from .portal.apply import routes as portal_apply_routes
+from .store import open_store
+from .supervision.views import routes as supervision_routes
+from .sync.views import sync_routes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 APP_NAME = "县级政务服务平台"
@@ -66,7 +68,8 @@ def create_app(config: HubConfig) -> Starlette:
                                        install_error_handlers(templates, home_url="/"),
                                        templates)
     app = Starlette(
-        routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
+        routes=[*sync_routes(), *account_routes(), *org_routes(), *audit_routes(),
+                *fleet_routes(), *case_routes(),
                 *catalogue_routes(), *calendar_routes(), *disclosure_routes(),
                 *portal_apply_routes(),
                 # the public face (issue #8): dashboards, portal, notices, /api/v1

@@ -1,53 +1,24 @@
-"""County screens: login, home, org units, accounts, node assignment, the audit log."""
+"""County screens: login with its second factor (TOTP), the home page, accounts."""
 
 from __future__ import annotations
-
-import csv
-import io
-import json
-import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from web import totp
 from web.errors import ValidationErrors, error_response
 from web.flash import flash
-from web.spreadsheet import safe_row
-from web.pagination import Pagination
-from web import totp
-from web.security import (
-    DUMMY_PASSWORD_HASH,
-    client_ip,
-    hash_password,
-    login_throttle_key,
-    needs_rehash,
-    retry_after_header,
-    rotate_csrf_token,
-    verify_password,
-)
+from web.security import (DUMMY_PASSWORD_HASH, client_ip, hash_password, login_throttle_key,
+                          needs_rehash, retry_after_header, rotate_csrf_token, verify_password)
 
-from . import service as acc
 from ..catalogue.service import STAGES
+from ..orgs.service import OrgTree
 from ..store.records import Account
-from ..orgs.service import KIND_LABELS, OrgError, OrgTree, add_unit
-from ..store import supervision as supervision_sql
-from ..web_common import (
-    FORM_LIMIT,
-    SESSION_EPOCH,
-    TOTP_ENROL_URL,
-    account_of,
-    audit,
-    current_account,
-    end_session,
-    hub_of,
-    page,
-    read_form,
-    redirect,
-    show,
-    start_session,
-    text_field,
-)
+from ..web_common import (FORM_LIMIT, SESSION_EPOCH, TOTP_ENROL_URL, account_of, audit,
+                          current_account, end_session, hub_of, page, read_form, redirect, show,
+                          start_session, text_field)
+from . import service as acc
 
 SESSION_PENDING = "hub_totp_pending"      # [username, session_epoch, since] between steps
 PENDING_SECONDS = 5 * 60                  # the code must follow the password within this
@@ -256,86 +227,6 @@ async def home(request: Request) -> Response:
                                              "duties": acc.ROLE_DUTIES.get(account.role)})
 
 
-# --------------------------------------------------------------------------- org units
-
-
-@page("orgs.manage")
-async def orgs_page(request: Request) -> Response:
-    return _orgs(request, {}, ValidationErrors())
-
-
-DUTY_LABELS = {"department_head": "主要负责人（A 级风险）", "deputy_in_charge": "分管负责人（B 级）",
-               "section_chief": "股（科）室负责人（C 级）"}
-
-
-def _orgs(request: Request, values: dict, errors: ValidationErrors,
-          status_code: int = 200, duty_values: dict | None = None,
-          duty_errors: ValidationErrors | None = None) -> Response:
-    store = hub_of(request).store
-    tree = OrgTree.load(store)
-    return show(request, "pages/orgs.html",
-                {"units": tree.flat(), "kinds": list(KIND_LABELS.items()),
-                 "parents": [(u.code, u.name) for _, u in tree.flat()
-                             if u.kind in ("county", "township")],
-                 "roster": supervision_sql.duty_roster(store),
-                 "duties": list(DUTY_LABELS.items()),
-                 "unit_choices": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
-                 "account_choices": [(a.username, f"{a.display_name or a.username}（{a.username}）")
-                                     for a in store.accounts() if a.active],
-                 "values": values, "errors": errors, "duty_values": duty_values or {},
-                 "duty_errors": duty_errors or ValidationErrors()}, status_code=status_code)
-
-
-@page("orgs.manage")
-async def orgs_duty(request: Request) -> Response:
-    """Name who answers for risk-graded supervision alerts in a unit (empty: clear)."""
-    hub = hub_of(request)
-    form = await read_form(request)
-    values = {k: text_field(form, k, 100) for k in ("org_unit", "duty", "username")}
-    errors = ValidationErrors()
-    tree = OrgTree.load(hub.store)
-    if values["org_unit"] not in tree.units:
-        errors.add("org_unit", "单位：请从列表中选择")
-    if values["duty"] not in DUTY_LABELS:
-        errors.add("duty", "职责：请从列表中选择")
-    account = hub.store.account(values["username"]) if values["username"] else None
-    if values["username"] and (account is None or not account.active):
-        errors.add("username", "负责人：请选择一个在用的账户（留空表示取消指定）")
-    if errors:
-        return _orgs(request, {}, ValidationErrors(), 422, values, errors)
-    with hub.store.transaction():
-        before = supervision_sql.duty_roster(hub.store).get(values["org_unit"], {}).get(
-            values["duty"])
-        supervision_sql.set_duty(hub.store, values["org_unit"], values["duty"],
-                                 values["username"] or None, hub.config.now_ts())
-        audit(request, "org_unit.duty_set", values["org_unit"],
-              before={"duty": values["duty"], "username": before},
-              after={"duty": values["duty"], "username": values["username"] or None})
-    flash(request, f"已更新 {tree.units[values['org_unit']].name} 的"
-                   f"{DUTY_LABELS[values['duty']].split('（')[0]}", "success")
-    return redirect("/admin/orgs")
-
-
-@page("orgs.manage")
-async def orgs_add(request: Request) -> Response:
-    hub = hub_of(request)
-    form = await read_form(request)
-    values = {k: text_field(form, k, 200) for k in ("code", "name", "kind", "parent",
-                                                    "item_prefix")}
-    try:
-        with hub.store.transaction():
-            unit = add_unit(hub.store, hub.config.now_ts(), code=values["code"],
-                            name=values["name"], kind=values["kind"],
-                            parent=values["parent"] or None,
-                            item_prefix=values["item_prefix"] or None)
-            audit(request, "org_unit.created", unit.code, after={
-                "code": unit.code, "name": unit.name, "kind": unit.kind, "parent": unit.parent,
-                "item_prefix": unit.item_prefix})
-    except OrgError as exc:
-        return _orgs(request, values, ValidationErrors({exc.field: exc.message}), 422)
-    flash(request, f"已添加 {unit.name}（{unit.code}）", "success")
-    return redirect("/admin/orgs")
-
 
 # --------------------------------------------------------------------------- accounts
 
@@ -449,103 +340,7 @@ async def account_password(request: Request) -> Response:
     return redirect(f"/admin/accounts/{username}")
 
 
-# --------------------------------------------------------------------------- nodes
-
-
-@page("nodes.manage")
-async def nodes_page(request: Request) -> Response:
-    hub = hub_of(request)
-    tree = OrgTree.load(hub.store)
-    return show(request, "pages/nodes.html",
-                {"nodes": hub.store.nodes(), "orgs": hub.store.node_org_units(), "tree": tree,
-                 "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()]})
-
-
-@page("nodes.manage")
-async def node_assign(request: Request) -> Response:
-    hub = hub_of(request)
-    code = request.path_params["code"]
-    form = await read_form(request)
-    unit = text_field(form, "org_unit", 40) or None
-    if hub.store.node(code) is None:
-        flash(request, f"节点 {code} 不存在", "error")
-        return redirect("/admin/nodes")
-    if unit is not None and hub.store.org_unit(unit) is None:
-        flash(request, f"所属单位：{unit} 不存在", "error")
-        return redirect("/admin/nodes")
-    before = hub.store.node_org_units().get(code)
-    with hub.store.transaction():
-        hub.store.set_node_org_unit(code, unit)
-        audit(request, "node.org_unit_set", code, before={"org_unit": before},
-              after={"org_unit": unit})
-    flash(request, f"节点 {code} 已归属到 {OrgTree.load(hub.store).label(unit)}", "success")
-    return redirect("/admin/nodes")
-
-
-# --------------------------------------------------------------------------- audit
-
-
-_DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _audit_filters(request: Request) -> tuple[dict, dict]:
-    q = request.query_params
-    actor = (q.get("actor") or "").strip()[:64] or None
-    action = (q.get("action") or "").strip()[:64] or None
-    since = q.get("since") or ""
-    until = q.get("until") or ""
-    filters = {"actor": actor, "action": action,
-               "since": since if _DAY_RE.match(since) else None,
-               "until": (until + "T99") if _DAY_RE.match(until) else None}
-    shown = {"actor": actor or "", "action": action or "",
-             "since": since if _DAY_RE.match(since) else "",
-             "until": until if _DAY_RE.match(until) else ""}
-    return filters, shown
-
-
-@page("audit.view")
-async def audit_page(request: Request) -> Response:
-    hub = hub_of(request)
-    filters, shown = _audit_filters(request)
-    total = hub.store.audit_count(**filters)
-    pager = Pagination.from_query(request.query_params.get("page"), total, 50)
-    entries = hub.store.audit_entries(**filters, offset=pager.offset, limit=pager.limit)
-    audit(request, "audit.viewed", None, {"filters": {k: v for k, v in filters.items() if v},
-                                          "page": pager.page, "entries": len(entries)})
-    return show(request, "pages/audit.html",
-                {"entries": entries, "pager": pager, "shown": shown, "total": total,
-                 "params": {k: v for k, v in shown.items() if v}},
-                partial="partials/_audit_table.html")
-
-
-@page("audit.view")
-async def audit_export(request: Request) -> Response:
-    hub = hub_of(request)
-    filters, _ = _audit_filters(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(safe_row(["编号", "时间", "操作人", "操作", "对象", "来源地址", "详情", "修改前",
-                              "修改后"]))
-    offset = 0
-    while True:
-        batch = hub.store.audit_entries(**filters, offset=offset, limit=1000,
-                                        newest_first=False)
-        for e in batch:
-            writer.writerow(safe_row([
-                e.id, e.at, e.actor, e.action, e.target or "", e.ip or "",
-                json.dumps(e.details, ensure_ascii=False),
-                "" if e.before is None else json.dumps(e.before, ensure_ascii=False),
-                "" if e.after is None else json.dumps(e.after, ensure_ascii=False)]))
-        if len(batch) < 1000:
-            break
-        offset += 1000
-    audit(request, "audit.exported", None, {"filters": {k: v for k, v in filters.items() if v},
-                                            "entries": offset + len(batch)})
-    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'})
-
-
-def admin_routes() -> list[Route]:
+def account_routes() -> list[Route]:
     limit = {"max_body_size": FORM_LIMIT}
     return [
         Route("/", home, methods=["GET"]),
@@ -556,17 +351,10 @@ def admin_routes() -> list[Route]:
         Route("/logout", logout, methods=["POST"], max_body_size=16 * 1024),
         Route(TOTP_ENROL_URL, totp_enrol_page, methods=["GET"]),
         Route(TOTP_ENROL_URL, totp_enrol, methods=["POST"], max_body_size=16 * 1024),
-        Route("/admin/orgs", orgs_page, methods=["GET"]),
-        Route("/admin/orgs", orgs_add, methods=["POST"], **limit),
-        Route("/admin/orgs/duties", orgs_duty, methods=["POST"], **limit),
         Route("/admin/accounts", accounts_page, methods=["GET"]),
         Route("/admin/accounts", accounts_add, methods=["POST"], **limit),
         Route("/admin/accounts/{username}", account_page, methods=["GET"]),
         Route("/admin/accounts/{username}", account_update, methods=["POST"], **limit),
         Route("/admin/accounts/{username}/password", account_password, methods=["POST"],
               **limit),
-        Route("/admin/nodes", nodes_page, methods=["GET"]),
-        Route("/admin/nodes/{code}", node_assign, methods=["POST"], **limit),
-        Route("/audit", audit_page, methods=["GET"]),
-        Route("/audit/export.csv", audit_export, methods=["GET"]),
     ]

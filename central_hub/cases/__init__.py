@@ -1,1 +1,1 @@
-"""cases"""
+"""The county's case list and case pages (``views``)."""

@@ -128,6 +128,6 @@ def reset_disclosures(store) -> None:
 
 
 def disclosure_projector(calendars: CalendarCache | None = None) -> Projector:
-    """The projector to add to :func:`central_hub.projector.standard_projectors`."""
+    """The projector to add to :func:`central_hub.projection.registry.standard_projectors`."""
     return Projector(NAME, (make_disclosure_handler(calendars or CalendarCache()),),
                      reset_disclosures)

@@ -1,1 +1,2 @@
-"""fleet"""
+"""The fleet of township nodes: per-node sync figures (``service``) and the fleet page
+(``views``)."""

@@ -1,1 +1,1 @@
-"""notices"""
+"""Notices and internal messages published to the nodes (``views``)."""

@@ -1,1 +1,2 @@
-"""operations"""
+"""Operating the hub: creating it (``bootstrap.init_hub``) and backup/restore
+(``backup``)."""

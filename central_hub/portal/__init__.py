@@ -1,1 +1,2 @@
-"""portal"""
+"""The public portal (``views``, ``service``), its staff screens (``staff``) and online
+applications (``apply``)."""

@@ -4,7 +4,7 @@
 ``/portal/apply/{code}`` is the form (place, applicant, a note, and for each material an
 upload or a promise to bring the original); a submission gets a tracking number and a
 query code and lands in the inbox of the node of the chosen township
-(:mod:`central_hub.routing`). ``/portal/apply/status`` shows where it stands: waiting for
+(:mod:`central_hub.forwarding.service`). ``/portal/apply/status`` shows where it stands: waiting for
 pre-examination (预审), then the case's state once a node has taken it.
 
 Uploads: PDF, PNG or JPEG (checked by their first bytes, not their names), at most

@@ -1,6 +1,6 @@
 """Alerts (预警) raised by the sync layer, on the record supervision will extend.
 
-The record is :class:`central_hub.records.AlertRecord` (the fields of GB/T 39046 table 11:
+The record is :class:`central_hub.store.records.AlertRecord` (the fields of GB/T 39046 table 11:
 case, content, body, raised at, rule, type, state, result, responsible unit, plus level,
 responsible person, node, seq and details). Alerts are never deleted; a state change is
 recorded in the alert history. An open alert with the same ``dedupe_key`` is counted

@@ -4,7 +4,7 @@
 and answers the upload's status; ``PUT /sync/v1/attachments/{sha}/chunks/{i}`` stores one
 chunk after checking it against its hash; ``GET /sync/v1/attachments/{sha}/status`` says
 which chunks the hub holds, so a node resumes after a break by sending only the missing
-ones. All three are signed requests (``node_auth``). Chunks are written at their offset
+ones. All three are signed requests (:mod:`.auth`). Chunks are written at their offset
 into ``DATA_DIR/attachments/ab/<sha>.part``; when every chunk is there the whole file is
 checked against its SHA-256 and its type by magic bytes, then renamed into place and
 recorded complete in ``attachment_blobs`` (the portal shows it from then on).

@@ -1,7 +1,7 @@
 """The ack path: authenticate a pushed batch as one run and append it (docs/sync.md).
 
 :func:`push_batch` is the unit of work of ``POST /sync/v1/push``. It runs inside the
-request's transaction (see :func:`central_hub.node_auth.committed`), so the nonce, the
+request's transaction (see :func:`central_hub.sync.auth.committed`), so the nonce, the
 node's contact, the events and the node's new head commit together with one fsync:
 
 1. decode the batch (bounded; content is *not* checked here: ``strict=False``);

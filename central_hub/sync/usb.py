@@ -2,7 +2,7 @@
 
 :func:`import_export_file` opens the file with the hub's encryption key (the current one
 or a retired one: a file may have been written before a hub key rotation), then
-authenticates it exactly like a signed push request (:mod:`central_hub.node_auth`):
+authenticates it exactly like a signed push request (:mod:`central_hub.sync.auth`):
 
 1. the node exists (``node_unknown``, alert ``unknown_key``);
 2. the file's trailer is signed by the node's current key (``request_signature_invalid``,
@@ -13,7 +13,7 @@ authenticates it exactly like a signed push request (:mod:`central_hub.node_auth
 5. the node is not quarantined (``node_quarantined``).
 
 What a refusal records (the import row, an alert) is committed although the import is
-refused. Then every batch goes through :func:`central_hub.ingest.push_batch` in file order,
+refused. Then every batch goes through :func:`central_hub.sync.ingest.push_batch` in file order,
 each in its own transaction as if pushed over HTTP, with the same checks, codes and alerts
 (``batch_wrong_node``, ``chain_reorder``, ``chain_broken``, ``chain_fork`` …). The first
 refusal stops the import; the ack file then carries it as ``error``, like an ack of a push
@@ -44,7 +44,7 @@ from protocol.usbfile import RECORD_ATTACHMENT, RECORD_BATCH, open_export
 from ..config import HubConfig, RETIRED_KEYS
 from ..disclosure.attachments import AttachmentRejected, receive_attachment
 from ..errors import HubError
-from ..identity import HubIdentity, _load_x25519
+from ..identity import HubIdentity, load_x25519
 from ..store import HubStore
 from ..store import field as sql
 from ..store.records import NODE_QUARANTINED, NODE_REVOKED
@@ -72,7 +72,7 @@ def encryption_keys(config: HubConfig, identity: HubIdentity) -> list:
     if retired.is_dir():
         for path in sorted(retired.glob("hub-enc-*.key"), reverse=True):
             try:
-                keys.append(_load_x25519(path))
+                keys.append(load_x25519(path))
             except HubError as exc:
                 logger.warning("retired encryption key %s not usable: %s", path, exc)
     return keys

@@ -1,0 +1,1 @@
+"""The audit log's screens (:mod:`.views`): the filtered page and its CSV export."""
