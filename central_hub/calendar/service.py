@@ -19,8 +19,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from protocol import lifecycle
-from protocol.calendar import (ADJUSTED_WORKDAY, Calendar, CalendarError, HOLIDAY, WEEKEND,
-                               YearNotice)
+from protocol.calendar import (
+    ADJUSTED_WORKDAY,
+    HOLIDAY,
+    WEEKEND,
+    Calendar,
+    CalendarError,
+    YearNotice,
+)
 from protocol.config_docs import CONFIG_CALENDAR
 from web.inputs import to_int
 

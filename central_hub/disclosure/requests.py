@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any, Mapping
 
 from protocol import disclosure as rules
-from protocol.calendar import Calendar, SHANGHAI, shanghai_date
+from protocol.calendar import SHANGHAI, Calendar, shanghai_date
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 from protocol.supervision.disclosure_rules import evaluate_request

@@ -30,8 +30,8 @@ from datetime import datetime
 
 from protocol.envelope import format_ts
 
-from ..store.records import AlertRecord
 from ..store import HubStore
+from ..store.records import AlertRecord
 
 CHAIN_FORK = "chain_fork"
 SIGNATURE_INVALID = "signature_invalid"

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from protocol.calendar import Calendar, SHANGHAI, add_working_days, working_days_between
+from protocol.calendar import SHANGHAI, Calendar, add_working_days, working_days_between
 from protocol.canonical import parse_canonical
 from protocol.config_docs import CONFIG_RULES
 from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
-from protocol.supervision import (CASE_RULE_IDS, CaseFacts, EvalContext, Finding, LEVEL_LABELS,
-                                  OverdueRecord, ROUTES, RULES, RuleSet, SupervisionError,
-                                  TIME_RULE_IDS, case_facts, evaluate_case, evaluate_repeats,
+from protocol.supervision import (CASE_RULE_IDS, LEVEL_LABELS, ROUTES, RULES, TIME_RULE_IDS,
+                                  CaseFacts, EvalContext, Finding, OverdueRecord, RuleSet,
+                                  SupervisionError, case_facts, evaluate_case, evaluate_repeats,
                                   evaluate_time, next_change_date, superseded)
 
 from ..calendar.service import CalendarCache

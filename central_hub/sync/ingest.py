@@ -30,12 +30,12 @@ from protocol.envelope import SignedEvent
 from protocol.errors import ChainError, EnvelopeError, KeyError_, SignatureError
 from protocol.keys import PublicKey
 
-from ..supervision import alerts
 from ..config import HubConfig
 from ..errors import HubError
 from ..identity import HubIdentity
-from ..store.records import NODE_QUARANTINED, NewEvent, NodeRecord
 from ..store import HubStore
+from ..store.records import NODE_QUARANTINED, NewEvent, NodeRecord
+from ..supervision import alerts
 
 logger = logging.getLogger(__name__)
 

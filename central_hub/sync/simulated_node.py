@@ -13,7 +13,7 @@ from typing import Any
 
 from protocol import lifecycle
 from protocol.batch import encode_batch
-from protocol.calendar import Calendar, SHANGHAI
+from protocol.calendar import SHANGHAI, Calendar
 from protocol.chain import KEY_ROTATED
 from protocol.envelope import GENESIS, SignedEvent, format_ts, sign_event
 from protocol.keys import PrivateKey

@@ -41,7 +41,7 @@ from protocol.keys import PublicKey
 from protocol.request_auth import RequestAuthError
 from protocol.usbfile import RECORD_ATTACHMENT, RECORD_BATCH, open_export
 
-from ..config import HubConfig, RETIRED_KEYS
+from ..config import RETIRED_KEYS, HubConfig
 from ..disclosure.attachments import AttachmentRejected, receive_attachment
 from ..errors import HubError
 from ..identity import HubIdentity, load_x25519
