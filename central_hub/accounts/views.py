@@ -135,6 +135,7 @@ async def logout(request: Request) -> Response:
     if account is not None:
         audit(request, "logout", None)
     end_session(request)
+    flash(request, "已退出登录", "info")
     return redirect("/login")
 
 
@@ -151,7 +152,7 @@ def _totp_account(request: Request) -> tuple[Account | None, Response | None]:
                                     message="请先登录")
     if not acc.may_use_totp(account):
         return None, error_response(request.app.state.templates, request, 403,
-                                    message="双因素认证：仅系统管理员和监察人员可以启用")
+                                    message="双因素认证：仅管理员（系统、安全、审计）和监察人员可以启用")
     return account, None
 
 
@@ -231,12 +232,18 @@ async def home(request: Request) -> Response:
 # --------------------------------------------------------------------------- accounts
 
 
+def _role_options() -> list[tuple[str, str]]:
+    """The role choice: each administrator with his duties (三权分立), then the others."""
+    return [(role, f"{label}（{acc.ROLE_DUTIES[role]}）" if role in acc.ROLE_DUTIES else label)
+            for role, label in acc.ROLES.items()]
+
+
 def _accounts(request: Request, values: dict, errors: ValidationErrors,
               status_code: int = 200) -> Response:
     hub = hub_of(request)
     tree = OrgTree.load(hub.store)
     return show(request, "pages/accounts.html",
-                {"accounts": hub.store.accounts(), "roles": list(acc.ROLES.items()),
+                {"accounts": hub.store.accounts(), "roles": _role_options(), "role_names": acc.ROLES,
                  "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
                  "tree": tree, "values": values, "errors": errors}, status_code=status_code)
 
@@ -276,7 +283,7 @@ def _account_page(request: Request, username: str, errors: ValidationErrors,
                     status_code=404)
     tree = OrgTree.load(hub.store)
     return show(request, "pages/account.html",
-                {"user": account, "roles": list(acc.ROLES.items()),
+                {"user": account, "roles": _role_options(), "role_names": acc.ROLES,
                  "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
                  "errors": errors}, status_code=status_code)
 

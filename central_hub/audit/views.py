@@ -14,7 +14,9 @@ from starlette.routing import Route
 from web.pagination import Pagination
 from web.spreadsheet import safe_row
 
+from ..context import HubContext
 from ..web_common import audit, hub_of, page, show
+from .labels import action_label
 
 
 _DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -46,8 +48,14 @@ async def audit_page(request: Request) -> Response:
                                           "page": pager.page, "entries": len(entries)})
     return show(request, "pages/audit.html",
                 {"entries": entries, "pager": pager, "shown": shown, "total": total,
-                 "params": {k: v for k, v in shown.items() if v}},
+                 "params": {k: v for k, v in shown.items() if v},
+                 "action_label": action_label, "names": _display_names(hub)},
                 partial="partials/_audit_table.html")
+
+
+def _display_names(hub: HubContext) -> dict[str, str]:
+    """User name -> display name, so the audit screen names people."""
+    return {a.username: a.display_name for a in hub.store.accounts() if a.display_name}
 
 
 @page("audit.view")

@@ -11,7 +11,7 @@ import click
 import uvicorn
 
 from protocol.calendar import Calendar, CalendarError
-from web.transport import plain_http_warning, tls_serve_options
+from web.transport import plain_http_warning, tls_serve_options, uvicorn_log_config
 
 from ..accounts.service import ADMIN_ROLES, ROLE_DUTIES
 from ..app import create_app
@@ -120,7 +120,8 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
     if warning:
         logging.getLogger("central_hub").warning(warning)
         click.echo(warning, err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", **options)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=uvicorn_log_config(),
+                **options)
 
 
 @click.command("rotate-key")

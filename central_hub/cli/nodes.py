@@ -22,31 +22,48 @@ from ..sync.usb import import_export_file, write_ack_file
 from .common import fail, guarded, hub_store, load_config
 
 
+TOKEN_TLS_CERT = click.option(
+    "--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
+    help="Pin this TLS certificate in the token (default: DATA_DIR/tls/hub.crt when it exists).")
+NO_TLS_PIN = click.option("--no-tls-pin", is_flag=True, help="Print the token without a TLS pin.")
+
+
+def _token_tls_pin(config, tls_cert: str | None, no_tls_pin: bool) -> str | None:
+    """The hub TLS pin an enrolment or restore token carries (None: no pin, plain http)."""
+    return None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
+                                            else tls_files(config).cert)
+
+
+def _pinned(token: str, pin: str | None) -> str:
+    """The token as typed on the node: the pin after a dot (``protocol.tls.split_token``)."""
+    return token + (f".{encode_token_pin(pin)}" if pin else "")
+
+
+def _pin_note(pin: str | None) -> str:
+    return f"; TLS pin {pin}" if pin else "; no TLS pin (plain http)"
+
+
 @click.command("enroll-token")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--node", "code", required=True, help="Node code, e.g. XZ-001.")
 @click.option("--name", required=True, help="Name of the centre, e.g. 城关镇便民服务中心.")
 @click.option("--ttl", default=72.0, show_default=True, type=float, help="Hours of validity.")
-@click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Pin this TLS certificate in the token (default: DATA_DIR/tls/hub.crt "
-                   "when it exists).")
-@click.option("--no-tls-pin", is_flag=True, help="Print the token without a TLS pin.")
+@TOKEN_TLS_CERT
+@NO_TLS_PIN
 @guarded
 def enroll_token(data_dir: str, code: str, name: str, ttl: float, tls_cert: str | None,
                  no_tls_pin: bool) -> None:
     """Print a one-time enrolment token for a node (with the hub's TLS pin after a dot)."""
     config = load_config(data_dir)
-    pin = None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
-                                           else tls_files(config).cert)
+    pin = _token_tls_pin(config, tls_cert, no_tls_pin)
     store = hub_store(config)
     try:
         token, expires = issue_token(store, config, code, name, ttl)
     finally:
         store.close()
-    click.echo(token + (f".{encode_token_pin(pin)}" if pin else ""))
+    click.echo(_pinned(token, pin))
     click.echo(f"node {code} ({name}); valid until {expires}; hub key fingerprint "
-               f"{load_identity(config).fingerprint}"
-               + (f"; TLS pin {pin}" if pin else "; no TLS pin (plain http)"), err=True)
+               f"{load_identity(config).fingerprint}" + _pin_note(pin), err=True)
 
 
 @click.command()
@@ -134,14 +151,19 @@ def import_command(data_dir: str, file: str, ack_path: str | None) -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--node", "code", required=True)
 @click.option("--ttl", default=24.0, show_default=True, help="Hours the token is valid.")
+@TOKEN_TLS_CERT
+@NO_TLS_PIN
 @guarded
-def restore_token_command(data_dir: str, code: str, ttl: float) -> None:
-    """A one-time token that authorises node CODE to restore under a new key."""
+def restore_token_command(data_dir: str, code: str, ttl: float, tls_cert: str | None,
+                          no_tls_pin: bool) -> None:
+    """A one-time token that authorises node CODE to restore under a new key (with the
+    hub's TLS pin after a dot, as ``enroll-token``)."""
     config = load_config(data_dir)
+    pin = _token_tls_pin(config, tls_cert, no_tls_pin)
     store = hub_store(config)
     try:
         token, expires = issue_restore_token(store, config, code, ttl)
     finally:
         store.close()
-    click.echo(token)
-    click.echo(f"node {code}: restore token valid until {expires}", err=True)
+    click.echo(_pinned(token, pin))
+    click.echo(f"node {code}: restore token valid until {expires}" + _pin_note(pin), err=True)
