@@ -17,30 +17,31 @@ from starlette.middleware import Middleware
 
 from web.errors import install_error_handlers
 from web.security import SecurityHeadersMiddleware, limit_request_bodies, session_middleware
-from web.transport import TransportSecurityMiddleware
 from web.templating import make_templates, static_mount
+from web.transport import TransportSecurityMiddleware
 
+from .accounts.views import account_routes
+from .api import views as face_api
+from .audit.views import audit_routes
+from .calendar.views import calendar_routes
+from .cases.views import case_routes
+from .catalogue.views import catalogue_routes
 from .config import HubConfig
 from .context import HubContext
-from .admin_views import admin_routes
-from .calendar_views import calendar_routes
-from .case_views import case_routes
-from .catalogue_views import catalogue_routes
-from .fleet_views import fleet_routes
+from .dashboard import views as face_dashboard
+from .disclosure.views import routes as disclosure_routes
+from .fleet.views import fleet_routes
 from .http_errors import HubTimeMiddleware, sync_exception_handlers
 from .identity import load_identity, load_session_secret
 from .jobs import BackgroundJobs
-from .store import open_store
-from .sync_api import sync_routes
-from .disclosure.views import routes as disclosure_routes
-from .portal_apply import routes as portal_apply_routes
-from .routing import routing_routes
-from .supervision.views import routes as supervision_routes
-from .web_common import FORM_LIMIT
-from . import notices as face_notices
-from .api import views as face_api
-from .dashboard import views as face_dashboard
+from .notices import views as face_notices
+from .orgs.views import org_routes
 from .portal import staff as face_staff, views as face_portal
+from .portal.apply import routes as portal_apply_routes
+from .store import open_store
+from .supervision.views import routes as supervision_routes
+from .sync.views import sync_routes
+from .web_common import FORM_LIMIT
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 APP_NAME = "县级政务服务平台"
@@ -69,9 +70,10 @@ def create_app(config: HubConfig) -> Starlette:
                                        templates)
     app = Starlette(
         # a route that takes a body and sets no limit of its own gets FORM_LIMIT
-        routes=limit_request_bodies([*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
+        routes=limit_request_bodies([*sync_routes(), *account_routes(), *org_routes(),
+                *audit_routes(), *fleet_routes(), *case_routes(),
                 *catalogue_routes(), *calendar_routes(), *disclosure_routes(),
-                *routing_routes(), *portal_apply_routes(),
+                *portal_apply_routes(),
                 # the public face (issue #8): dashboards, portal, notices, /api/v1
                 *face_dashboard.routes(), *face_portal.routes(), *face_staff.routes(),
                 *face_notices.routes(), *face_api.routes(), *face_api.admin_routes(),

@@ -13,7 +13,7 @@ from web.sessions import SessionPolicy
 from .config import HubConfig
 from .identity import HubIdentity, load_identity
 from .store import HubStore
-from .sync_limits import SyncLimits
+from .sync.limits import SyncLimits
 
 
 @dataclass

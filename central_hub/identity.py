@@ -59,7 +59,7 @@ def _x25519_pem(key: X25519PrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _load_x25519(path: Path) -> X25519PrivateKey:
+def load_x25519(path: Path) -> X25519PrivateKey:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -98,7 +98,7 @@ def load_identity(config: HubConfig) -> HubIdentity:
         raise NotInitialised(f"{config.data_dir} is not a hub data directory: run "
                              "`central-hub init` first")
     return HubIdentity(config.name, load_private_key(config.key_path),
-                       _load_x25519(config.enc_key_path))
+                       load_x25519(config.enc_key_path))
 
 
 def load_session_secret(config: HubConfig) -> str:

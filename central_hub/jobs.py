@@ -18,9 +18,11 @@ from typing import Callable
 import schedule
 
 from .context import HubContext
-from .node_auth import prune_nonces
-from .projector import run_all
-from .verifier import verify_pending
+from .projection.registry import run_all
+from .store import open_store
+from .supervision.service import tick
+from .sync.auth import prune_nonces
+from .sync.verifier import verify_pending
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,6 @@ def build_scheduler(hub: HubContext) -> schedule.Scheduler:
 
 def supervision_tick(hub: HubContext, time_budget: float | None = None):
     """Time-based supervision rules, silent nodes, escalation (docs/supervision.md)."""
-    from .supervision.service import tick
     return tick(hub.store, hub.config.now(), time_budget=time_budget)
 
 
@@ -71,7 +72,6 @@ class BackgroundJobs:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        from .store import open_store
         config = self.hub.config
         store = open_store(config.db_path, config.now_ts())
         jobs_hub = HubContext(config=config, store=store, _identity=self.hub.identity)

@@ -1,6 +1,6 @@
 """What every county screen shares: the signed-in account, role checks, rendering, forms.
 
-Every route declares its capability (:data:`central_hub.accounts.CAPABILITIES`) with
+Every route declares its capability (:data:`central_hub.accounts.service.CAPABILITIES`) with
 :func:`page`; a request without a session is sent to the login page (401 for APIs and
 POSTs), a role without the capability gets 403. The session holds the user name, the
 account's ``session_epoch`` and a session id whose record the store keeps
@@ -34,9 +34,9 @@ from web.sessions import (
 )
 from web.templating import render
 
-from .accounts import CAPABILITIES, ROLES, can, is_admin, may_use_totp
+from .accounts.service import CAPABILITIES, ROLES, can, is_admin, may_use_totp
 from .context import HubContext
-from .records import Account
+from .store.records import Account
 
 SESSION_USER = "hub_user"
 SESSION_EPOCH = "hub_epoch"

@@ -6,10 +6,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
-from central_hub.epochs import issue_restore_token
+from central_hub.sync.enrolment import issue_token
+from central_hub.sync.epochs import issue_restore_token
 from edge_node.node import init_node
 from edge_node.sync import SyncClient
 from protocol.chain import verify_chain

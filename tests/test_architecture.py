@@ -4,6 +4,10 @@ Imports inside functions count (a cycle hidden in a function is still a cycle); 
 under ``if TYPE_CHECKING:`` do not. The cycles that exist today are listed in
 :data:`KNOWN_CYCLES`; the list may only shrink: a new cycle fails, and so does a listed one
 that no longer exists (remove it from the list).
+
+The hub's shape is held too: its root is the shell only (at most :data:`HUB_ROOT_MAX`
+modules, the rest in domain packages), no import sits inside a function, and no private
+name (``_x``) is imported from another package.
 """
 
 from __future__ import annotations
@@ -17,10 +21,9 @@ PACKAGES = ("protocol", "web", "edge_node", "central_hub")
 KNOWN_CYCLES = {
     frozenset({"edge_node.node", "edge_node.sync", "edge_node.usb"}),
     frozenset({"edge_node.restore", "edge_node.status"}),
-    frozenset({"central_hub.disclosure.projection", "central_hub.projector",
-               "central_hub.routing", "central_hub.supervision.service"}),
-    frozenset({"central_hub.api.cli", "central_hub.cli", "central_hub.supervision.cli"}),
 }
+
+HUB_ROOT_MAX = 12
 
 # which top-level package may import which (protocol is pure; the apps meet only in it)
 ALLOWED = {
@@ -157,3 +160,73 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import():
     visitor = _Imports("pkg.a", False)
     visitor.visit(ast.parse(source))
     assert "pkg.b" in visitor.names
+
+
+def _hub_modules() -> dict[str, tuple[Path, ast.Module]]:
+    return {module: (path, ast.parse(path.read_text(encoding="utf-8")))
+            for module, path in _modules().items() if module.split(".")[0] == "central_hub"}
+
+
+def imports_inside_functions(tree: ast.AST) -> list[int]:
+    """Line numbers of the import statements that have a function among their ancestors."""
+    found = []
+
+    def walk(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child.lineno)
+            walk(child, in_function or isinstance(child, (ast.FunctionDef,
+                                                          ast.AsyncFunctionDef)))
+    walk(tree, False)
+    return found
+
+
+def private_imports_across_packages(module: str, is_package: bool, tree: ast.AST,
+                                    packages: set[str]) -> list[str]:
+    """``from X import _name`` where X is not in the importing module's own package."""
+    own = module if is_package else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        visitor = _Imports(module, is_package)
+        visitor.visit_ImportFrom(node)
+        source = min(visitor.names, key=len)          # the module the names come from
+        source_package = source if source in packages else source.rpartition(".")[0]
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__") \
+                    and source_package != own:
+                out.append(f"{module}:{node.lineno} imports {alias.name} from {source}")
+    return out
+
+
+def test_the_hub_root_holds_only_the_shell():
+    root = sorted(path.name for path in (ROOT / "central_hub").glob("*.py"))
+    assert len(root) <= HUB_ROOT_MAX, f"central_hub/ holds {len(root)} modules: {root}"
+
+
+def test_no_module_of_the_hub_imports_inside_a_function():
+    found = [f"{module}:{line}" for module, (_, tree) in _hub_modules().items()
+             for line in imports_inside_functions(tree)]
+    assert not found, f"imports inside functions: {found}"
+
+
+def test_no_module_of_the_hub_imports_a_private_name_from_another_package():
+    modules = _hub_modules()
+    packages = {m for m, path in _modules().items() if path.name == "__init__.py"}
+    found = [problem for module, (path, tree) in modules.items()
+             for problem in private_imports_across_packages(
+                 module, path.name == "__init__.py", tree, packages)]
+    assert not found, f"private names imported across packages: {found}"
+
+
+def test_the_shape_checks_find_what_they_look_for():
+    source = ("import json\n"
+              "def f():\n    import time\n"
+              "class C:\n    async def g(self):\n        if True:\n"
+              "            from .x import y\n")
+    assert imports_inside_functions(ast.parse(source)) == [3, 7]
+    tree = ast.parse("from ..identity import _load\nfrom .enrolment import _check\n"
+                     "from . import _here\nfrom ..identity import load\n")
+    assert private_imports_across_packages("pkg.sync.usb", False, tree, {"pkg", "pkg.sync"}) \
+        == ["pkg.sync.usb:1 imports _load from pkg.identity"]

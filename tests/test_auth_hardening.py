@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from central_hub.accounts import create_account
+from central_hub.accounts.service import create_account
 from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main as hub_main
 from central_hub.config import HubConfig
 from edge_node.app import create_app as create_node_app

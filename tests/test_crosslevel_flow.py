@@ -15,10 +15,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
-from central_hub.routing import run_routing
+from central_hub.sync.enrolment import issue_token
+from central_hub.forwarding.service import run_routing
 from central_hub.store import routing as hub_routing
 from edge_node import cases, inbox, users
 from edge_node.hub_link import HubRefused
@@ -154,7 +154,7 @@ def test_forward_decide_return_deliver(world):
     run_routing(hub.store, None)
     assert hub_routing.open_entries(hub.store, "XJ-MZ") == []
     assert hub_routing.open_entries(hub.store, "XZ-001") == []
-    from central_hub.projector import run_all
+    from central_hub.projection.registry import run_all
     run_all(hub.store)
     assert hub.store.case(no)["state"] == "delivered"
     # every cross-level event passes the hub's content checks (schema, legal transition)
@@ -229,7 +229,7 @@ def test_online_application_lands_in_the_township_inbox_and_status_follows(world
                                    materials=ALL_REQUIRED)
     assert state["channel"] == "online" and state["state"] == "accepted"
     town_sync.sync_until_acknowledged()
-    from central_hub.projector import run_all
+    from central_hub.projection.registry import run_all
     run_all(hub.store)
     assert "已受理" in portal.get(f"/portal/apply/status?no={tracking}&code={code}").text
     assert check_integrity(town) == []
@@ -282,13 +282,13 @@ def test_application_taken_twice_first_to_arrive_wins_the_other_hands_back(world
     run_routing(hub.store, None)
     assert hub_routing.open_entries(hub.store, "XZ-001") == []
     assert [e["status"] for e in inbox.inbox_entries(town, ("done",))] == ["done"]
-    from central_hub.projector import run_all
+    from central_hub.projection.registry import run_all
     run_all(hub.store)
     assert [(x.node, x.seq, x.details) for x in hub.store.alerts(alert_type="content_invalid")] == []
     for node in (town, town2):
         assert check_integrity(node) == []
     # a rebuild of the hub's projections gives the same routing
-    from central_hub.projector import rebuild_all
+    from central_hub.projection.registry import rebuild_all
     rebuild_all(hub.store)
     assert [(x["node"], x["outcome"]) for x in hub_routing.takes(hub.store, tracking)] == \
         [("XZ-002", "won"), ("XZ-001", "lost")]
@@ -443,7 +443,7 @@ def test_each_side_is_judged_on_its_own_share():
 
 
 def test_inbox_document_stays_within_its_bounds(world, monkeypatch):
-    from central_hub import routing as hub_routing_module
+    from central_hub.forwarding import service as hub_routing_module
 
     hub = world[0]
     for i in range(30):

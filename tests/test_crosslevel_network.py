@@ -158,7 +158,7 @@ def test_forwarded_case_arrives_once_in_order_through_a_flapping_network(hub, tm
             ("XZ-001", "case.completed"), ("XZ-001", "case.delivered")]
         store = open_store(hub.config.db_path, hub.config.now_ts())
         try:
-            from central_hub.routing import run_routing
+            from central_hub.forwarding.service import run_routing
             run_routing(store, None)
             assert hub_routing.open_entries(store, "XJ-MZ") == []
             assert hub_routing.open_entries(store, "XZ-001") == []

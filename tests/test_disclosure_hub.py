@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main as hub_main
 from central_hub.config import HubConfig
 from central_hub.disclosure import requests as reqs
 from central_hub.disclosure.report import build_report
-from central_hub.projector import rebuild_all, run_all
-from central_hub.simulated_node import SimulatedNode, enrol
+from central_hub.projection.registry import rebuild_all, run_all
+from central_hub.sync.simulated_node import SimulatedNode, enrol
 from central_hub.store import disclosure as hub_sql
 from edge_node import disclosure as nd
 from edge_node.app import create_app as create_node_app
@@ -330,7 +330,7 @@ def test_request_taken_in_at_a_township_window_offline_is_registered_at_the_hub(
 def test_overdue_request_raises_alert(hub, settable_clock):
     settable_clock.set(2026, 3, 2, 10, 0)
     cal = reqs.CalendarCache().get(hub.store) if hasattr(reqs, "CalendarCache") else None
-    from central_hub.calendar_admin import current_calendar
+    from central_hub.calendar.service import current_calendar
     cal = current_calendar(hub.store)
     row = reqs.submit_request(hub.store, cal, hub.config.now(), {
         "body_code": "510829100", "body_name": "青岚镇", "applicant_type": "company",
@@ -357,7 +357,7 @@ def report_hub(hub, edge_node, edge_staff, settable_clock):
     nd.repeal(edge_node, edge_staff["head"], old["doc"], "2026-03-09", "被甲替代")
     publish(edge_node, edge_staff, title="工作动态", made_on="2026-03-09", genre="07")
     hub.push(edge_node)
-    from central_hub.calendar_admin import current_calendar
+    from central_hub.calendar.service import current_calendar
     cal = current_calendar(hub.store)
     base = {"body_code": "TEST01", "body_name": "测试镇", "contact": "13800000000",
             "description": "某信息", "applicant_name": "申请人"}
@@ -471,7 +471,7 @@ def test_catalogue_gap_flagged(hub, settable_clock):
 def test_township_staff_see_only_their_own_bodies_requests(hub, settable_clock):
     """A request (with the applicant's phone) to one township is neither listed nor opened
     nor acted on by the staff of another township; the county sees both."""
-    from central_hub.orgs import add_unit
+    from central_hub.orgs.service import add_unit
     settable_clock.set(2026, 3, 2, 10, 0)
     add_unit(hub.store, hub.config.now_ts(), code="510829101", name="白鹤乡", kind="township",
              parent="510829")

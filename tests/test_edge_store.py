@@ -147,7 +147,7 @@ def _sample_bodies() -> list[tuple[str, dict, str]]:
     """(type, body, case) of the events of simulated cases along every sample item's flow."""
     from datetime import timedelta
 
-    from central_hub.simulated_node import SimulatedNode, _sample_item, append_case
+    from central_hub.sync.simulated_node import SimulatedNode, _sample_item, append_case
     node = SimulatedNode("XZ-900")
     out = []
     for index in range(38):

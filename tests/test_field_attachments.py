@@ -108,7 +108,7 @@ def test_limits_are_refused_with_clear_codes(hub, edge_node, edge_staff, client)
 
 
 def test_attachments_travel_in_the_export_file(hub, edge_node, edge_staff, client, tmp_path):
-    from central_hub.usb_import import import_export_file
+    from central_hub.sync.usb import import_export_file
     from edge_node.usb import export_file, import_ack
     client.sync_once()
     ref = nd.store_attachment(edge_node, "扫描件.pdf", PDF)

@@ -181,7 +181,7 @@ def test_a_backup_with_events_the_hub_never_saw_pushes_them_first(hub, node, cli
 
 
 def test_a_hub_restored_from_its_backup_gets_what_it_lost(hub, node, client, tmp_path):
-    from central_hub.backup import backup_hub, restore_hub
+    from central_hub.operations.backup import backup_hub, restore_hub
     add_events(node, 5)
     client.sync_once()
     backup_hub(hub.config, tmp_path / "hub.tar")
@@ -227,14 +227,14 @@ def test_a_backup_whose_key_is_gone_and_holds_unsent_events_is_refused(hub, node
         restore_from_backup(tmp_path / "restored", backup, token, http=hub.client)
     assert err.value.code == "epoch_behind_backup"
     assert not any((tmp_path / "restored").iterdir())
-    from central_hub.enrolment import normalise_token, token_hash
+    from central_hub.sync.enrolment import normalise_token, token_hash
     from central_hub.store import field
     assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None
 
 
 def test_a_hub_restored_from_a_backup_older_than_an_epoch_takes_it_back(hub, node, client,
                                                                         tmp_path):
-    from central_hub.backup import backup_hub, restore_hub
+    from central_hub.operations.backup import backup_hub, restore_hub
     add_events(node, 5)
     client.sync_once()
     backup_hub(hub.config, tmp_path / "hub.tar")          # before the node's epoch
@@ -292,7 +292,7 @@ def test_a_backup_of_another_chain_is_refused_before_the_token_is_used(hub, node
                             http=hub.client)
     assert getattr(err.value, "code", None) == "chain_fork"
     assert hub.store.node("XZ-001").status == "active"     # nothing pushed, no quarantine
-    from central_hub.enrolment import normalise_token, token_hash
+    from central_hub.sync.enrolment import normalise_token, token_hash
     from central_hub.store import field
     assert field.restore_token(hub.store, token_hash(normalise_token(token)))["used_at"] is None
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
-from central_hub.records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED
-from central_hub.usb_import import import_export_file
+from central_hub.store.records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED
+from central_hub.sync.usb import import_export_file
 from edge_node.hub_link import HubRefused, HubUntrusted
 from edge_node.node import init_node
 from edge_node.sync import SyncClient

@@ -59,7 +59,7 @@ def test_a_node_one_minor_behind_syncs_end_to_end(hub, tmp_path):
         # and over a file as well
         add_events(node, 3)
         export_file(node, tmp_path / "old.tsx")
-        from central_hub.usb_import import import_export_file
+        from central_hub.sync.usb import import_export_file
         with open(tmp_path / "old.tsx", "rb") as fh:
             result = import_export_file(hub.store, hub.ctx.identity, hub.config, fh)
         (tmp_path / "ack.json").write_text(json.dumps(result.ack))

@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from central_hub.accounts import ADMIN_ROLES, CAPABILITIES, ROLES
+from central_hub.accounts.service import ADMIN_ROLES, CAPABILITIES, ROLES
 from central_hub.cli import main
 from central_hub.store import open_store
 

@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 
 from central_hub.api.tokens import SCOPES, issue_token
-from central_hub.projector import run_all
+from central_hub.projection.registry import run_all
 from central_hub.store import face as sql
 from test_hub_core import Hub, TOWNSHIP, push_cases
 

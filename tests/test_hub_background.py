@@ -9,13 +9,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.jobs import run_background_once
-from central_hub.projector import rebuild_projector, run_all, run_projector, standard_projectors
-from central_hub.records import VERIFY_BAD, VERIFY_OK
-from central_hub.simulated_node import SimulatedNode, enrol
-from central_hub.verifier import verify_pending
+from central_hub.projection.base import rebuild_projector, run_projector
+from central_hub.projection.registry import run_all, standard_projectors
+from central_hub.store.records import VERIFY_BAD, VERIFY_OK
+from central_hub.sync.simulated_node import SimulatedNode, enrol
+from central_hub.sync.verifier import verify_pending
 from protocol.envelope import parse_ts
 from protocol.keys import PrivateKey
 

@@ -13,12 +13,12 @@ from hypothesis import given, settings, strategies as st
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
 from central_hub.errors import HubError
-from central_hub.publication import publish_config, rotate_hub_key
-from central_hub.simulated_node import SimulatedNode, enrol
+from central_hub.sync.publication import publish_config, rotate_hub_key
+from central_hub.sync.simulated_node import SimulatedNode, enrol
 from protocol.ack import verify_ack
 from protocol.calendar import Calendar
 from protocol.config_docs import (

@@ -17,17 +17,17 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from central_hub import catalogue_admin as wf
-from central_hub.accounts import ROLES, create_account
+from central_hub.catalogue import service as wf
+from central_hub.accounts.service import ROLES, create_account
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
-from central_hub.calendar_admin import check_notice, current_calendar, publish_notice
-from central_hub.catalogue_io import export_json, export_xlsx, import_json, import_xlsx
+from central_hub.operations.bootstrap import init_hub
+from central_hub.calendar.service import check_notice, current_calendar, publish_notice
+from central_hub.catalogue.io import export_json, export_xlsx, import_json, import_xlsx
 from central_hub.cli import main
 from central_hub.config import HubConfig
 from central_hub.jobs import run_background_once
-from central_hub.projector import rebuild_all, run_all
-from central_hub.simulated_node import SimulatedNode, _sample_item, append_case, enrol
+from central_hub.projection.registry import rebuild_all, run_all
+from central_hub.sync.simulated_node import SimulatedNode, _sample_item, append_case, enrol
 from protocol.calendar import Calendar, YearNotice
 from protocol.config_docs import CONFIG_CATALOGUE, verify_config
 
@@ -526,7 +526,7 @@ def test_every_route_with_every_role(hub):
     push_cases(hub, "XZ-001", 2, org_unit=TOWNSHIP)
     run_all(hub.store)
     draft_change(hub.client("admin"), phone="0839-6620001")
-    from central_hub.accounts import CAPABILITIES
+    from central_hub.accounts.service import CAPABILITIES
     routes = _routes(hub.app)
     assert len(routes) >= 30
     roles = {"admin": "system_admin", "secadmin": "security_admin",

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from central_hub.api.openapi import openapi_document
-from central_hub.projector import rebuild_all, run_all
+from central_hub.projection.registry import rebuild_all, run_all
 from central_hub.store import face as sql
 from test_hub_core import Hub, TOWNSHIP, csrf, push_cases
 
@@ -186,12 +186,12 @@ def test_ratings_given_at_a_township_terminal_arrive_as_evaluations(hub):
     """evaluation.given events (好差评 at the centre's terminal) become evaluations with
     their channel and the portal's rules: a 差评 is owned and followed up, the first rating
     of a stage stands, and a rebuild adds nothing twice."""
-    from central_hub.simulated_node import SimulatedNode, enrol
+    from central_hub.sync.simulated_node import SimulatedNode, enrol
 
     node = SimulatedNode("XZ-009")
     enrol(hub.client(), hub.ctx, node)
     hub.store.set_node_org_unit("XZ-009", TOWNSHIP)
-    from central_hub.simulated_node import _sample_item, append_case
+    from central_hub.sync.simulated_node import _sample_item, append_case
     append_case(node, "XZ-009-00001", _sample_item(None, 0), until="delivered")
     node.append(type="evaluation.given", body={
         "case": "XZ-009-00001", "stage": "accept", "level": 4, "text": "排队太久",
@@ -390,7 +390,7 @@ def test_notices_reach_chosen_nodes_and_readings_come_back(hub, tmp_path):
     from edge_node.node import init_node
     from edge_node.notices import mark_read, notices_for
     from edge_node.sync import SyncClient
-    from central_hub.enrolment import issue_token
+    from central_hub.sync.enrolment import issue_token
 
     nodes = {}
     for code in ("XZ-101", "XZ-102"):

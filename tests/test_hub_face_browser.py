@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from playwright.sync_api import sync_playwright
 
-from central_hub.projector import run_all
+from central_hub.projection.registry import run_all
 from live import ARTIFACTS, BIN, free_port, launch_chromium, wait_http
 from test_hub_core import PASSWORD, Hub, TOWNSHIP, push_cases
 

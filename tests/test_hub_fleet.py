@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
-from central_hub.simulated_node import SimulatedNode, enrol
+from central_hub.sync.simulated_node import SimulatedNode, enrol
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
-from central_hub.simulated_node import BATCH_CONTENT_TYPE, SimulatedNode, enrol
+from central_hub.sync.enrolment import issue_token
+from central_hub.sync.simulated_node import BATCH_CONTENT_TYPE, SimulatedNode, enrol
 from protocol.ack import verify_ack
 from protocol.batch import MAGIC, encode_batch
 from protocol.envelope import SignedEvent
@@ -114,7 +114,7 @@ def test_mistyped_and_unknown_tokens_are_refused(hub):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "enroll_token_malformed"
     assert "mistyped" in response.json()["error"]["message"]
-    from central_hub.enrolment import _check_chars, format_token
+    from central_hub.sync.enrolment import _check_chars, format_token
     never_issued = "A" * 20 + _check_chars("A" * 20)
     response = hub.client.post("/sync/v1/enroll",
                                json=node.enrol_body(format_token(never_issued)))
@@ -353,7 +353,7 @@ def test_authentic_event_without_type_is_stored_and_flagged_not_refused(hub, nod
     """An authentic event is never refused for what it says (SPEC.md section 9)."""
     import hashlib
     import json
-    from central_hub.projector import run_all
+    from central_hub.projection.registry import run_all
     from protocol.envelope import GENESIS
     env = {"alg": "ed25519-sha256", "node": node.code, "seq": 1, "prev": GENESIS,
            "ts": "2026-11-26T09:00:00.000+08:00", "case": None, "body": {}}

@@ -16,9 +16,9 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from central_hub.catalogue_io import import_xlsx
+from central_hub.catalogue.io import import_xlsx
 from central_hub.jobs import run_background_once
-from central_hub.projector import run_all
+from central_hub.projection.registry import run_all
 from web.spreadsheet import FORMULA_STARTS, safe_cell, unquote_cell
 
 from test_hub_core import COUNTY, Hub, csrf, draft_change, post, push_cases

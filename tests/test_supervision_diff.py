@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from central_hub.projector import run_all
+from central_hub.projection.registry import run_all
 from central_hub.store import supervision as sql
 from central_hub.supervision import service
 from edge_node.node import init_node

@@ -13,11 +13,11 @@ from datetime import datetime
 import pytest
 from click.testing import CliRunner
 
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.cli import main
 from central_hub.config import HubConfig
-from central_hub.projector import run_all
-from central_hub.simulated_node import SimulatedNode, _sample_item, enrol
+from central_hub.projection.registry import run_all
+from central_hub.sync.simulated_node import SimulatedNode, _sample_item, enrol
 from central_hub.store import supervision as sql
 from central_hub.supervision import service
 from protocol.calendar import SHANGHAI
@@ -56,7 +56,7 @@ class ClockedHub(Hub):
         self.admin_password = result.admin_password
         self.admin_passwords = dict(result.admins.values())
         self.config = HubConfig.load(path, background_jobs=False, clock=self.clock)
-        from central_hub.accounts import create_account
+        from central_hub.accounts.service import create_account
         from central_hub.app import create_app
         self.app = create_app(self.config)
         self.ctx = self.app.state.hub
@@ -246,7 +246,7 @@ def test_late_case_is_yellow_and_a_disproved_warning_is_superseded_not_deleted(c
     # one alert per case, rule and level however often it is judged again
     chub.project()
     chub.tick()
-    from central_hub.projector import rebuild_all
+    from central_hub.projection.registry import rebuild_all
     rebuild_all(chub.store)
     assert len([a for a in chub.alerts(late.case_no) if a["rule_id"] == "T-02"]) == 1
     with pytest.raises(Exception):

@@ -10,10 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from central_hub.app import create_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
-from central_hub.simulated_node import SimulatedNode
+from central_hub.sync.enrolment import issue_token
+from central_hub.sync.simulated_node import SimulatedNode
 from protocol.keys import PrivateKey
 
 NAT = "198.51.100.7"          # one county network's public address
@@ -238,7 +238,7 @@ def test_authentic_request_after_its_window_changes_only_the_skew(hub):
 
 
 def test_refused_revoked_and_quarantined_requests_change_nothing(hub):
-    from central_hub.records import NODE_QUARANTINED, NODE_REVOKED
+    from central_hub.store.records import NODE_QUARANTINED, NODE_REVOKED
     revoked, quarantined = hub.enrol("XZ-001"), hub.enrol("XZ-002")
     for node in (revoked, quarantined):
         node.append_many(2)

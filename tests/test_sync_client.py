@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from central_hub.publication import publish_config, rotate_hub_key
-from central_hub.records import NODE_REVOKED
+from central_hub.sync.publication import publish_config, rotate_hub_key
+from central_hub.store.records import NODE_REVOKED
 from edge_node import sync_status
 from edge_node.hub_link import HubRefused, HubUnreachable, HubUntrusted
 from edge_node.node import init_node, open_data_dir

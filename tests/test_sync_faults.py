@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
-from central_hub.enrolment import issue_token
+from central_hub.sync.enrolment import issue_token
 from central_hub.store import open_store
 from edge_node.hub_link import SyncError
 from edge_node.node import init_node, open_data_dir

@@ -19,10 +19,10 @@ from starlette.testclient import TestClient
 
 from _field import URL, Hub, add_events, hub, node  # noqa: F401 (fixtures)
 from central_hub.app import create_app as create_hub_app
-from central_hub.bootstrap import init_hub
+from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.identity import load_identity
-from central_hub.tls import make_certificate, publish_pins
+from central_hub.sync.tls import make_certificate, publish_pins
 from edge_node.app import create_app as create_edge_app
 from edge_node.hub_link import HubUntrusted
 from edge_node.node import open_data_dir

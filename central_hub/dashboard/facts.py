@@ -24,9 +24,10 @@ from protocol.canonical import parse_canonical
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 
-from ..calendar_admin import CalendarCache
-from ..records import StoredEvent
+from ..calendar.service import CalendarCache
+from ..portal.service import record_node_evaluation
 from ..store import face as sql
+from ..store.records import StoredEvent
 
 REFUSED_STATES = ("refused",)
 ACCEPTED_STATES = ("accepted", "suspended", "decided", "completed", "delivered")
@@ -104,7 +105,6 @@ def make_face_handler(calendars: CalendarCache):
 def _project_evaluations(store, events: Sequence[StoredEvent], calendar) -> None:
     """好差评 given at a township centre's terminal (never removed by a reset: staff
     answer them at the hub; a rebuild finds each already in by its event)."""
-    from ..portal.service import record_node_evaluation   # the portal's rules
     for event in events:
         try:
             env = parse_canonical(event.canonical)

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Iterator
 from urllib.parse import urlencode
 
+from openpyxl import Workbook
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -27,8 +28,8 @@ from protocol.lifecycle import STATE_LABELS
 from web.pagination import Pagination
 from web.spreadsheet import safe_row
 
-from ..accounts import case_scope
-from ..orgs import OrgTree
+from ..accounts.service import case_scope
+from ..orgs.service import OrgTree
 from ..store import face as sql
 from ..web_common import account_of, audit, hub_of, page, show
 
@@ -404,7 +405,6 @@ async def export_csv(request: Request) -> Response:
 
 def write_xlsx(rows: Iterator[list], path: str, title: str) -> None:
     """Write-only openpyxl: rows go to a temporary file as they come (flat memory)."""
-    from openpyxl import Workbook
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.append(safe_row(label for _, label in EXPORT_COLUMNS))

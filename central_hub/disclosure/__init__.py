@@ -8,7 +8,7 @@
 | ``supervision`` | findings of :mod:`protocol.supervision.disclosure_rules` stored as alerts |
 | ``report`` | statistics and the annual report (page, printable page, XLSX, JSON) |
 | ``views`` | ``routes()``: public pages under ``/gk``, staff pages under ``/disclosure`` |
-| ``cli`` | ``central-hub disclosure-report`` |
 
+The ``central-hub disclosure-report`` command is in :mod:`central_hub.cli.disclosure`.
 All SQL is in :mod:`central_hub.store.disclosure`; the rules are in :mod:`protocol.disclosure`.
 """

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 from typing import Sequence
 
 from protocol.calendar import working_days_between
 from protocol.disclosure import apply_document_event, fts_document_terms, proactive_due
 from protocol.supervision.disclosure_rules import evaluate_document
-from datetime import date
 
-from ..calendar_admin import CalendarCache
-from ..projector import Projector
-from ..records import StoredEvent
+from ..calendar.service import CalendarCache
+from ..projection.base import Projector
 from ..store import disclosure as sql
+from ..store.records import StoredEvent
+from .requests import receive_from_node
 from .supervision import raise_finding
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,6 @@ def make_disclosure_handler(calendars: CalendarCache):
                     env = json.loads(event.canonical)
                 except ValueError:
                     continue
-                from .requests import receive_from_node
                 receive_from_node(store, calendars.get(store), node=event.node, env=env)
         parsed = []
         for event in wanted:
@@ -128,6 +128,6 @@ def reset_disclosures(store) -> None:
 
 
 def disclosure_projector(calendars: CalendarCache | None = None) -> Projector:
-    """The projector to add to :func:`central_hub.projector.standard_projectors`."""
+    """The projector to add to :func:`central_hub.projection.registry.standard_projectors`."""
     return Projector(NAME, (make_disclosure_handler(calendars or CalendarCache()),),
                      reset_disclosures)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import io
 from datetime import date
 
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
 from protocol import disclosure as rules
 from web.spreadsheet import safe_row
 
@@ -79,9 +82,6 @@ def statistics(store, year: int | None) -> dict:
 
 
 def report_xlsx(report: dict) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
     wb = Workbook()
     ws = wb.active
     ws.title = "年度报告"

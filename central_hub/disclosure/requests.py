@@ -21,6 +21,7 @@ from protocol.calendar import SHANGHAI, Calendar, shanghai_date
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 from protocol.supervision.disclosure_rules import evaluate_request
+from web.templating import mask_name
 
 from ..store import disclosure as sql
 from .supervision import raise_finding
@@ -148,7 +149,6 @@ def supervise_open_requests(store, calendar: Calendar, now: datetime) -> int:
 
 def status_view(row: dict, calendar: Calendar) -> dict:
     """What the applicant sees by tracking number: no personal data beyond a masked name."""
-    from web.templating import mask_name
     state = row["data"]
     deadline = rules.request_deadline(calendar, state)
     reply = state.get("reply") or {}

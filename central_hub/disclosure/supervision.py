@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from protocol.supervision.disclosure_rules import DisclosureFinding
 
-from ..records import AlertRecord
+from ..store.records import AlertRecord
 
 ALERT_TYPE = "disclosure"
 

@@ -36,14 +36,14 @@ from protocol.supervision.disclosure_rules import DISCLOSURE_RULES, evaluate_cat
 from web.errors import ValidationErrors, error_response
 from web.inputs import parse_int, to_int
 from web.pagination import Pagination
-from web.security import RateLimiter, client_ip, retry_after_header
+from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
-from ..accounts import CAPABILITIES, case_scope
-from ..calendar_admin import CalendarCache
-from ..catalogue_forms import parse_yuan
+from ..accounts.service import CAPABILITIES, case_scope
+from ..calendar.service import CalendarCache
+from ..catalogue.forms import parse_yuan
 from ..store import disclosure as sql
-from ..web_common import account_of, audit, current_account, hub_of, page, read_form, redirect, \
-    show
+from ..web_common import (account_of, audit, current_account, hub_of, page, read_form, redirect,
+                          show)
 from . import attachments as files
 from . import requests as reqs
 from .report import SECTIONS, build_report, default_year, report_xlsx, statistics
@@ -498,7 +498,6 @@ def routes() -> list[Route]:
         """Staff hand in a file the transport has not brought (matched by its hash)."""
         hub = hub_of(request)
         form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_UPLOAD)
-        from web.security import check_csrf
         check_csrf(request, form)
         upload = form.get("file")
         back = form.get("back") if isinstance(form.get("back"), str) else "/disclosure"

@@ -16,8 +16,8 @@ from starlette.routing import Route
 from web.inputs import parse_int, to_int
 from web.pagination import Pagination
 
-from ..accounts import can, case_scope
-from ..orgs import OrgTree
+from ..accounts.service import can, case_scope
+from ..orgs.service import OrgTree
 from ..store import face as sql
 from ..web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field
 from . import service

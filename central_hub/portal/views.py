@@ -26,7 +26,7 @@ from web.errors import error_response
 from web.inputs import parse_int
 from web.security import RateLimiter, check_csrf, client_ip, retry_after_header
 
-from ..calendar_admin import CalendarCache
+from ..calendar.service import CalendarCache
 from ..store import face as sql
 from ..web_common import hub_of, redirect, show
 from . import service

@@ -10,6 +10,7 @@ provides the same functions. Scope arguments everywhere: ``nodes`` (None: any no
 
 from __future__ import annotations
 
+import calendar
 import json
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -154,7 +155,6 @@ def _prev_month(month: str) -> str:
 
 
 def _month_end(month: str) -> str:
-    import calendar
     y, m = int(month[:4]), int(month[5:7])
     return f"{month}-{calendar.monthrange(y, m)[1]:02d}"
 

@@ -12,7 +12,7 @@ from typing import Iterable, Protocol, Sequence
 
 from web.sessions import SessionRecord
 
-from ..records import (
+from .records import (
     Account,
     AlertRecord,
     AuditEntry,

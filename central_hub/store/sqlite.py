@@ -19,6 +19,7 @@ use savepoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -29,30 +30,14 @@ from typing import Iterable, Iterator, Sequence
 
 import sqlite_utils
 
-from ..records import (
-    Account,
-    AlertRecord,
-    AuditEntry,
-    CatalogueItemRecord,
-    DeadlineChange,
-    DraftRecord,
-    ItemVersion,
-    OrgUnit,
-    ReviewRecord,
-    ConfigRecord,
-    EnrolToken,
-    KeyStatementRecord,
-    NewEvent,
-    NodeDayStats,
-    NodeKey,
-    NodeRecord,
-    StoredEvent,
-    VERIFY_PENDING,
-)
 from web.sessions import SessionRecord
 
 from .interface import StoreError
 from .migrations import apply_migrations
+from .records import (Account, AlertRecord, AuditEntry, CatalogueItemRecord, ConfigRecord,
+                      DeadlineChange, DraftRecord, EnrolToken, ItemVersion, KeyStatementRecord,
+                      NewEvent, NodeDayStats, NodeKey, NodeRecord, OrgUnit, ReviewRecord,
+                      StoredEvent, VERIFY_PENDING)
 
 _NODE_COLUMNS = ("code, name, public_key, status, status_reason, status_changed_at, "
                  "enrolled_at, acked_seq, acked_link, last_seen, skew_ms, clock_skew_ms, "
@@ -926,7 +911,6 @@ class SqliteHubStore:
 
     def projection_digest(self) -> dict[str, str]:
         """SHA-256 per projected table over its rows in key order (rebuild comparisons)."""
-        import hashlib
         out = {}
         for table, order in (("cases", "case_no"), ("case_steps", "case_no, idx"),
                              ("case_fees", "node, seq"), ("hub_cases", "case_no"),

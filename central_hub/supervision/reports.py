@@ -17,6 +17,8 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from openpyxl import Workbook
+
 from web.spreadsheet import safe_row
 
 from ..store import HubStore
@@ -158,7 +160,6 @@ def _csv(head, rows) -> bytes:
 
 
 def _xlsx(title: str, head, rows) -> bytes:
-    from openpyxl import Workbook
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Sequence
@@ -34,15 +35,17 @@ from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
 from protocol.supervision import (CASE_RULE_IDS, LEVEL_LABELS, ROUTES, RULES, TIME_RULE_IDS,
                                   CaseFacts, EvalContext, Finding, OverdueRecord, RuleSet,
-                                  SupervisionError, case_facts, evaluate_case,
-                                  evaluate_repeats, evaluate_time, next_change_date,
-                                  superseded)
+                                  SupervisionError, case_facts, evaluate_case, evaluate_repeats,
+                                  evaluate_time, next_change_date, superseded)
 
-from ..calendar_admin import CalendarCache
+from ..calendar.service import CalendarCache
 from ..errors import HubError
-from ..records import StoredEvent
+from ..orgs.service import OrgTree
+from ..projection.base import Projector
 from ..store import HubStore
 from ..store import supervision as sql
+from ..store.records import StoredEvent
+from ..sync.publication import publish_config
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +164,6 @@ class RuleBook:
 def publish_rules(store: HubStore, identity, config, rules: RuleSet | dict,
                   published_by: str) -> int:
     """Check and publish a rule set as a signed ``config.rules`` document for nodes."""
-    from ..publication import publish_config
     try:
         ruleset = rules if isinstance(rules, RuleSet) else RuleSet.from_document(rules)
     except SupervisionError as exc:
@@ -249,7 +251,6 @@ class Context:
         """The named holder of the grade's duty (A 部门主要负责人, B 分管负责人, C 股（科）室负责人)
         in the node's org unit, else in the nearest unit above it that names one."""
         if self._roster is None:
-            from ..orgs import OrgTree
             self._roster = (sql.duty_roster(self.store), OrgTree.load(self.store),
                             self.store.node_org_units())
         roster, tree, node_units = self._roster
@@ -459,8 +460,6 @@ def _repeats(ctx: Context, case_no: str, node: str, rules: RuleSet,
 
 def supervision_projector(clock=None):
     """The ``supervision`` projector (runs behind the ack path, like the others)."""
-    from ..projector import Projector
-
     def raise_from_events(store: HubStore, events: Sequence[StoredEvent]) -> None:
         cases = sorted({e.case_no for e in events if e.case_no})
         if not cases:
@@ -519,7 +518,6 @@ def tick(store: HubStore, now: datetime, *, limit_per_node: int = 100_000,
     ``next_check`` has come and the node's last sync has reached it. With
     ``time_budget`` (seconds) it stops examining cases when the budget is spent; the rest
     stay due and the next run takes them (``report.complete`` is False then)."""
-    import time
     started = time.perf_counter()
     ctx = Context(store, now.astimezone(SHANGHAI), calendars or CalendarCache())
     report = TickReport()

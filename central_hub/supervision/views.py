@@ -23,7 +23,7 @@ from web.flash import flash
 from web.inputs import InputError, loads_json, parse_int
 from web.pagination import Pagination
 
-from ..accounts import can, case_scope
+from ..accounts.service import can, case_scope
 from ..errors import HubError
 from ..store import supervision as sql
 from ..web_common import account_of, audit, hub_of, page, read_form, redirect, show, text_field

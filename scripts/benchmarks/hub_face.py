@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT / "scripts" / "benchmarks"))
 
 from hub_core import CaseTemplates, Loader, enrol_nodes  # noqa: E402
 
-from central_hub.bootstrap import init_hub  # noqa: E402
+from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
-from central_hub.projector import run_all  # noqa: E402
-from central_hub.records import OrgUnit  # noqa: E402
+from central_hub.projection.registry import run_all  # noqa: E402
+from central_hub.store.records import OrgUnit  # noqa: E402
 from central_hub.store import face as sql, open_store  # noqa: E402
 from central_hub.store.sqlite import SqliteHubStore  # noqa: E402
 

@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from central_hub.bootstrap import init_hub  # noqa: E402
+from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
-from central_hub.projector import run_projector  # noqa: E402
-from central_hub.records import NewEvent  # noqa: E402
-from central_hub.simulated_node import SimulatedNode, _sample_item, append_case  # noqa: E402
+from central_hub.projection.base import run_projector  # noqa: E402
+from central_hub.store.records import NewEvent  # noqa: E402
+from central_hub.sync.simulated_node import SimulatedNode, _sample_item, append_case  # noqa: E402
 from central_hub.store import open_store  # noqa: E402
 from central_hub.supervision.service import supervision_projector, tick  # noqa: E402
 from protocol.calendar import SHANGHAI  # noqa: E402

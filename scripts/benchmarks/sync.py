@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from central_hub.bootstrap import init_hub  # noqa: E402
+from central_hub.operations.bootstrap import init_hub  # noqa: E402
 from central_hub.config import HubConfig  # noqa: E402
-from central_hub.enrolment import issue_token  # noqa: E402
+from central_hub.sync.enrolment import issue_token  # noqa: E402
 from central_hub.store import open_store  # noqa: E402
 from edge_node.node import init_node  # noqa: E402
 from edge_node.simulate import simulate  # noqa: E402

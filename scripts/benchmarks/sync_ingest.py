@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from central_hub.simulated_node import BATCH_CONTENT_TYPE, SimulatedNode  # noqa: E402
+from central_hub.sync.simulated_node import BATCH_CONTENT_TYPE, SimulatedNode  # noqa: E402
 from protocol.ack import verify_ack  # noqa: E402
 from protocol.batch import encode_batch  # noqa: E402
 from protocol.keys import PrivateKey, PublicKey  # noqa: E402
@@ -87,7 +87,7 @@ def prepare(nodes: int, events: int, batch: int) -> list[tuple[SimulatedNode, li
 
 def start_hub(data_dir: Path, naive: bool, core: int,
               jobs: bool = False) -> tuple[subprocess.Popen, str, PublicKey]:
-    from central_hub.bootstrap import init_hub
+    from central_hub.operations.bootstrap import init_hub
     result = init_hub(data_dir, "bench-hub", publish_samples=False)
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(data_dir), "--port",
@@ -107,7 +107,7 @@ def start_hub(data_dir: Path, naive: bool, core: int,
 
 def enrol_all(data_dir: Path, url: str, prepared) -> None:
     from central_hub.config import HubConfig
-    from central_hub.enrolment import issue_token
+    from central_hub.sync.enrolment import issue_token
     from central_hub.store import open_store
     config = HubConfig.load(data_dir)
     store = open_store(config.db_path, config.now_ts())

@@ -1,0 +1,1 @@
+"""The county's case list and case pages (``views``)."""

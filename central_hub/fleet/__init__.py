@@ -1,0 +1,2 @@
+"""The fleet of township nodes: per-node sync figures (``service``) and the fleet page
+(``views``)."""

@@ -1,0 +1,1 @@
+"""Notices and internal messages published to the nodes (``views``)."""

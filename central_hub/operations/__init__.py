@@ -1,0 +1,2 @@
+"""Operating the hub: creating it (``bootstrap.init_hub``) and backup/restore
+(``backup``)."""
