@@ -28,7 +28,9 @@ from web.security import (
 )
 
 from . import accounts as acc
+from .audit_labels import action_label
 from .catalogue_admin import STAGES
+from .context import HubContext
 from .records import Account
 from .orgs import KIND_LABELS, OrgError, OrgTree, add_unit
 from .store import supervision as supervision_sql
@@ -164,6 +166,7 @@ async def logout(request: Request) -> Response:
     if account is not None:
         audit(request, "logout", None)
     end_session(request)
+    flash(request, "已退出登录", "info")
     return redirect("/login")
 
 
@@ -180,7 +183,7 @@ def _totp_account(request: Request) -> tuple[Account | None, Response | None]:
                                     message="请先登录")
     if not acc.may_use_totp(account):
         return None, error_response(request.app.state.templates, request, 403,
-                                    message="双因素认证：仅系统管理员和监察人员可以启用")
+                                    message="双因素认证：仅管理员（系统、安全、审计）和监察人员可以启用")
     return account, None
 
 
@@ -340,12 +343,18 @@ async def orgs_add(request: Request) -> Response:
 # --------------------------------------------------------------------------- accounts
 
 
+def _role_options() -> list[tuple[str, str]]:
+    """The role choice: each administrator with his duties (三权分立), then the others."""
+    return [(role, f"{label}（{acc.ROLE_DUTIES[role]}）" if role in acc.ROLE_DUTIES else label)
+            for role, label in acc.ROLES.items()]
+
+
 def _accounts(request: Request, values: dict, errors: ValidationErrors,
               status_code: int = 200) -> Response:
     hub = hub_of(request)
     tree = OrgTree.load(hub.store)
     return show(request, "pages/accounts.html",
-                {"accounts": hub.store.accounts(), "roles": list(acc.ROLES.items()),
+                {"accounts": hub.store.accounts(), "roles": _role_options(), "role_names": acc.ROLES,
                  "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
                  "tree": tree, "values": values, "errors": errors}, status_code=status_code)
 
@@ -385,7 +394,7 @@ def _account_page(request: Request, username: str, errors: ValidationErrors,
                     status_code=404)
     tree = OrgTree.load(hub.store)
     return show(request, "pages/account.html",
-                {"user": account, "roles": list(acc.ROLES.items()),
+                {"user": account, "roles": _role_options(), "role_names": acc.ROLES,
                  "units": [(u.code, "　" * d + u.name) for d, u in tree.flat()],
                  "errors": errors}, status_code=status_code)
 
@@ -514,8 +523,14 @@ async def audit_page(request: Request) -> Response:
                                           "page": pager.page, "entries": len(entries)})
     return show(request, "pages/audit.html",
                 {"entries": entries, "pager": pager, "shown": shown, "total": total,
-                 "params": {k: v for k, v in shown.items() if v}},
+                 "params": {k: v for k, v in shown.items() if v},
+                 "action_label": action_label, "names": _display_names(hub)},
                 partial="partials/_audit_table.html")
+
+
+def _display_names(hub: HubContext) -> dict[str, str]:
+    """User name -> display name, so the audit screen names people."""
+    return {a.username: a.display_name for a in hub.store.accounts() if a.display_name}
 
 
 @page("audit.view")

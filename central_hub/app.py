@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from web.errors import install_error_handlers
-from web.security import SecurityHeadersMiddleware, session_middleware
+from web.security import SecurityHeadersMiddleware, limit_request_bodies, session_middleware
 from web.transport import TransportSecurityMiddleware
 from web.templating import make_templates, static_mount
 
@@ -36,6 +36,7 @@ from .disclosure.views import routes as disclosure_routes
 from .portal_apply import routes as portal_apply_routes
 from .routing import routing_routes
 from .supervision.views import routes as supervision_routes
+from .web_common import FORM_LIMIT
 from . import notices as face_notices
 from .api import views as face_api
 from .dashboard import views as face_dashboard
@@ -67,14 +68,15 @@ def create_app(config: HubConfig) -> Starlette:
                                        install_error_handlers(templates, home_url="/"),
                                        templates)
     app = Starlette(
-        routes=[*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
+        # a route that takes a body and sets no limit of its own gets FORM_LIMIT
+        routes=limit_request_bodies([*sync_routes(), *admin_routes(), *fleet_routes(), *case_routes(),
                 *catalogue_routes(), *calendar_routes(), *disclosure_routes(),
                 *routing_routes(), *portal_apply_routes(),
                 # the public face (issue #8): dashboards, portal, notices, /api/v1
                 *face_dashboard.routes(), *face_portal.routes(), *face_staff.routes(),
                 *face_notices.routes(), *face_api.routes(), *face_api.admin_routes(),
                 *supervision_routes(),   # electronic supervision (issue #9)
-                static_mount()],
+                static_mount()], FORM_LIMIT),
         middleware=[
             Middleware(TransportSecurityMiddleware),   # no-store; HSTS, Secure over HTTPS
             Middleware(HubTimeMiddleware, now_ts=config.now_ts,

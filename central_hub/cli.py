@@ -146,7 +146,7 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
     """Serve the hub (sync API and fleet page)."""
     import uvicorn
 
-    from web.transport import plain_http_warning, tls_serve_options
+    from web.transport import plain_http_warning, tls_serve_options, uvicorn_log_config
 
     from .app import create_app
     options = tls_serve_options(tls_cert, tls_key)
@@ -161,7 +161,31 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
     if warning:
         logging.getLogger("central_hub").warning(warning)
         click.echo(warning, err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", **options)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=uvicorn_log_config(),
+                **options)
+
+
+TOKEN_TLS_CERT = click.option(
+    "--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
+    help="Pin this TLS certificate in the token (default: DATA_DIR/tls/hub.crt when it exists).")
+NO_TLS_PIN = click.option("--no-tls-pin", is_flag=True, help="Print the token without a TLS pin.")
+
+
+def _token_tls_pin(config, tls_cert: str | None, no_tls_pin: bool) -> str | None:
+    """The hub TLS pin an enrolment or restore token carries (None: no pin, plain http)."""
+    from .tls import file_pin, tls_files
+    return None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
+                                            else tls_files(config).cert)
+
+
+def _pinned(token: str, pin: str | None) -> str:
+    """The token as typed on the node: the pin after a dot (``protocol.tls.split_token``)."""
+    from protocol.tls import encode_token_pin
+    return token + (f".{encode_token_pin(pin)}" if pin else "")
+
+
+def _pin_note(pin: str | None) -> str:
+    return f"; TLS pin {pin}" if pin else "; no TLS pin (plain http)"
 
 
 @main.command("enroll-token")
@@ -169,31 +193,24 @@ def serve(data_dir: str, host: str, port: int, tls_cert: str | None,
 @click.option("--node", "code", required=True, help="Node code, e.g. XZ-001.")
 @click.option("--name", required=True, help="Name of the centre, e.g. 城关镇便民服务中心.")
 @click.option("--ttl", default=72.0, show_default=True, type=float, help="Hours of validity.")
-@click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Pin this TLS certificate in the token (default: DATA_DIR/tls/hub.crt "
-                   "when it exists).")
-@click.option("--no-tls-pin", is_flag=True, help="Print the token without a TLS pin.")
+@TOKEN_TLS_CERT
+@NO_TLS_PIN
 @_guarded
 def enroll_token(data_dir: str, code: str, name: str, ttl: float, tls_cert: str | None,
                  no_tls_pin: bool) -> None:
     """Print a one-time enrolment token for a node (with the hub's TLS pin after a dot)."""
-    from protocol.tls import encode_token_pin
-
     from .enrolment import issue_token
     from .identity import load_identity
-    from .tls import file_pin, tls_files
     config = _config(data_dir)
-    pin = None if no_tls_pin else file_pin(Path(tls_cert) if tls_cert
-                                           else tls_files(config).cert)
+    pin = _token_tls_pin(config, tls_cert, no_tls_pin)
     store = _store(config)
     try:
         token, expires = issue_token(store, config, code, name, ttl)
     finally:
         store.close()
-    click.echo(token + (f".{encode_token_pin(pin)}" if pin else ""))
+    click.echo(_pinned(token, pin))
     click.echo(f"node {code} ({name}); valid until {expires}; hub key fingerprint "
-               f"{load_identity(config).fingerprint}"
-               + (f"; TLS pin {pin}" if pin else "; no TLS pin (plain http)"), err=True)
+               f"{load_identity(config).fingerprint}" + _pin_note(pin), err=True)
 
 
 @main.command()
@@ -735,18 +752,23 @@ def import_command(data_dir: str, file: str, ack_path: str | None) -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--node", "code", required=True)
 @click.option("--ttl", default=24.0, show_default=True, help="Hours the token is valid.")
+@TOKEN_TLS_CERT
+@NO_TLS_PIN
 @_guarded
-def restore_token_command(data_dir: str, code: str, ttl: float) -> None:
-    """A one-time token that authorises node CODE to restore under a new key."""
+def restore_token_command(data_dir: str, code: str, ttl: float, tls_cert: str | None,
+                          no_tls_pin: bool) -> None:
+    """A one-time token that authorises node CODE to restore under a new key (with the
+    hub's TLS pin after a dot, as ``enroll-token``)."""
     from .epochs import issue_restore_token
     config = _config(data_dir)
+    pin = _token_tls_pin(config, tls_cert, no_tls_pin)
     store = _store(config)
     try:
         token, expires = issue_restore_token(store, config, code, ttl)
     finally:
         store.close()
-    click.echo(token)
-    click.echo(f"node {code}: restore token valid until {expires}", err=True)
+    click.echo(_pinned(token, pin))
+    click.echo(f"node {code}: restore token valid until {expires}" + _pin_note(pin), err=True)
 
 
 # electronic supervision (issue #9, docs/supervision.md)

@@ -161,7 +161,8 @@ def routes() -> list[Route]:
 
     return [Route("/portal/apply", item_list, methods=["GET"]),
             Route("/portal/apply/status", status_page, methods=["GET"]),
-            Route("/portal/apply/{code}", apply_form, methods=["GET", "POST"])]
+            Route("/portal/apply/{code}", apply_form, methods=["GET", "POST"],
+                  max_body_size=MAX_FILES * MAX_FILE_BYTES + 256 * 1024)]
 
 
 async def _submit(hub, item: dict, places: dict, form, errors: ValidationErrors) -> dict | None:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from protocol.config_docs import check_config_kind
 from protocol.document import sign_document
+from protocol import limits
 from protocol.errors import ProtocolError
 from protocol.request_auth import H_VERSION
 from protocol.version import check_version, version_string
@@ -315,18 +316,21 @@ async def attachment_status(request: Request) -> JSONResponse:
 
 def sync_routes() -> list[Route]:
     """Bodies are read with explicit limits (``config.max_push_bytes``,
-    ``config.max_json_bytes``) so a refusal is a JSON answer with the reason."""
+    ``config.max_json_bytes``) so a refusal is a JSON answer with the reason; the routes'
+    own ``max_body_size`` lies above those, a backstop that never answers first."""
+    body = {"max_body_size": limits.MAX_BATCH_COMPRESSED + 1}
     return [
-        Route("/sync/v1/enroll", enroll, methods=["POST"]),
-        Route("/sync/v1/push", push, methods=["POST"]),
+        Route("/sync/v1/enroll", enroll, methods=["POST"], **body),
+        Route("/sync/v1/push", push, methods=["POST"], **body),
         Route("/sync/v1/manifest", manifest, methods=["GET"]),
         Route("/sync/v1/config/{kind}", config_document, methods=["GET"]),
         Route("/sync/v1/keys", key_statements, methods=["GET"]),
         Route("/sync/v1/status", status, methods=["GET"]),
-        Route("/sync/v1/restore", restore, methods=["POST"]),
-        Route("/sync/v1/restore/reinstate", reinstate, methods=["POST"]),
+        Route("/sync/v1/restore", restore, methods=["POST"], **body),
+        Route("/sync/v1/restore/reinstate", reinstate, methods=["POST"], **body),
         Route("/sync/v1/log", node_log, methods=["GET"]),
-        Route("/sync/v1/attachments/{sha}", attachment_manifest, methods=["PUT"]),
-        Route("/sync/v1/attachments/{sha}/chunks/{index}", attachment_chunk, methods=["PUT"]),
+        Route("/sync/v1/attachments/{sha}", attachment_manifest, methods=["PUT"], **body),
+        Route("/sync/v1/attachments/{sha}/chunks/{index}", attachment_chunk, methods=["PUT"],
+              **body),
         Route("/sync/v1/attachments/{sha}/status", attachment_status, methods=["GET"]),
     ]

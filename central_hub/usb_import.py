@@ -8,12 +8,15 @@ authenticates it exactly like a signed push request (:mod:`central_hub.node_auth
 2. the file's trailer is signed by the node's current key (``request_signature_invalid``,
    alert ``request_forged``) — the key the node signs its requests with;
 3. the node is not revoked (``node_revoked``, alert ``revoked_key``);
-4. the file id was never imported (``request_replayed``, alert ``request_replayed``): the
-   file id plays the request nonce's part, and unlike a nonce it is kept for ever;
-5. the node is not quarantined (``node_quarantined``).
+4. the node is not quarantined (``node_quarantined``): refused like a quarantined node's
+   push, recording nothing (no import row), so the file can be imported after the node is
+   reinstated;
+5. the file id was never imported (``request_replayed``, alert ``request_replayed``): the
+   file id plays the request nonce's part, and unlike a nonce it is kept for ever. Only
+   then is the file recorded as imported.
 
-What a refusal records (the import row, an alert) is committed although the import is
-refused. Then every batch goes through :func:`central_hub.ingest.push_batch` in file order,
+What a refusal records (an alert, as the sync API's refusals do) is committed although
+the import is refused. Then every batch goes through :func:`central_hub.ingest.push_batch` in file order,
 each in its own transaction as if pushed over HTTP, with the same checks, codes and alerts
 (``batch_wrong_node``, ``chain_reorder``, ``chain_broken``, ``chain_fork`` …). The first
 refusal stops the import; the ack file then carries it as ``error``, like an ack of a push
@@ -98,6 +101,10 @@ def _authenticate(store: HubStore, config: HubConfig, export) -> None:
         alerts.raise_sync_alert(store, alerts.REVOKED_KEY, node=code, raised_at=now_ts,
                                 content=f"已吊销的节点 {code} 的文件被导入")
         raise HubError(REVOKED_MESSAGE.format(code=code), code="node_revoked")
+    if node.status == NODE_QUARANTINED:
+        # refused like a quarantined node's push: nothing recorded, so the same file can
+        # be imported once the node is reinstated
+        raise HubError(QUARANTINED_MESSAGE.format(code=code), code="node_quarantined")
     earlier = sql.import_record(store, export.file_id)
     if earlier is not None:
         alerts.raise_sync_alert(store, alerts.REQUEST_REPLAYED, node=code, raised_at=now_ts,
@@ -108,8 +115,6 @@ def _authenticate(store: HubStore, config: HubConfig, export) -> None:
                                f"{earlier['imported_at']}; export again on the node for a "
                                "new file", code="request_replayed")
     sql.add_import(store, export.file_id, code, export.file_sha256, now_ts)
-    if node.status == NODE_QUARANTINED:
-        raise HubError(QUARANTINED_MESSAGE.format(code=code), code="node_quarantined")
 
 
 def import_export_file(store: HubStore, identity: HubIdentity, config: HubConfig,

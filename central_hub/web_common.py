@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from web.errors import error_response
+from web.flash import flash, pop_flashes
 from web.negotiation import wants_json
 from web.security import check_csrf, client_ip, rotate_csrf_token
 from web.sessions import (
@@ -75,30 +76,51 @@ def current_account(request: Request) -> Account | None:
     session = request.session if "session" in request.scope else {}
     username, sid = session.get(SESSION_USER), session.get(SESSION_ID)
     if isinstance(username, str) and isinstance(sid, str):
-        found = hub_of(request).store.account(username)
+        hub = hub_of(request)
+        found = hub.store.account(username)
+        state = _session_state(hub, sid, username)
         if found is not None and found.active \
-                and session.get(SESSION_EPOCH) == found.session_epoch \
-                and _session_alive(hub_of(request), sid, username):
+                and session.get(SESSION_EPOCH) == found.session_epoch and state == "alive":
             account = found
+        else:
+            _forget_ended_session(request, hub, state)
     request.scope["hub.account"] = account
     return account
 
 
-def _session_alive(hub: HubContext, sid: str, username: str) -> bool:
-    """The session's record exists, is the account's and is within its limits (refreshing
-    ``last_seen`` at most once a minute); an expired record is deleted."""
+def _forget_ended_session(request: Request, hub: HubContext, state: str) -> None:
+    """The cookie names a session that has ended: drop it from the cookie and tell the
+    person why on the next page (the login page), instead of a silent bounce."""
+    for key in (SESSION_USER, SESSION_EPOCH, SESSION_ID):
+        request.session.pop(key, None)
+    message = session_ended_message(hub, state)
+    request.scope["hub.session_ended"] = message
+    flash(request, message, "warning")
+
+
+def session_ended_message(hub: HubContext, state: str) -> str:
+    if state == EXPIRED:
+        minutes = max(1, round(hub.session_policy.idle_seconds / 60))
+        return f"登录已超时（超过 {minutes} 分钟未操作或登录时间过长），请重新登录"
+    return "登录已失效（已在别处退出、密码或账号已变更），请重新登录"
+
+
+def _session_state(hub: HubContext, sid: str, username: str) -> str:
+    """"alive" when the session's record exists, is the account's and is within its limits
+    (refreshing ``last_seen`` at most once a minute); EXPIRED past them (the record is
+    deleted); "ended" when there is no such record."""
     key = session_key(sid)
     record = hub.store.session(key)
     if record is None or record.user != username:
-        return False
+        return "ended"
     now = hub.clock_seconds()
     state = verdict(hub.session_policy, record, now)
     if state == EXPIRED:
         hub.store.end_session(key)
-        return False
+        return EXPIRED
     if state == TOUCH:
         hub.store.touch_session(key, now)
-    return True
+    return "alive"
 
 
 def start_session(request: Request, account: Account) -> None:
@@ -152,8 +174,10 @@ def page(capability: str) -> Callable[[Endpoint], Endpoint]:
             if account is None:
                 if request.method == "GET" and not wants_json(request):
                     return RedirectResponse("/login", status_code=303)
+                pop_flashes(request)            # the answer itself says why
                 return error_response(request.app.state.templates, request, 401,
-                                      message="请先登录")
+                                      message=request.scope.get("hub.session_ended")
+                                      or "请先登录")
             if totp_missing(request, account):
                 if request.method == "GET" and not wants_json(request):
                     return RedirectResponse(TOTP_ENROL_URL, status_code=303)

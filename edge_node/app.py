@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from protocol.errors import ProtocolError
 from web import assets, security
 from web.errors import error_response, install_error_handlers
+from web.flash import pop_flashes
 from web.templating import is_htmx, make_templates, static_mount
 from web.transport import TransportSecurityMiddleware
 
@@ -90,6 +91,10 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
     async def node_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NodeError)
         status = exc.status
+        if isinstance(exc, NotSignedIn) and (request.url.path.startswith("/api/")
+                                             or not (is_htmx(request)
+                                                     or request.method == "GET")):
+            pop_flashes(request)            # the answer itself says why
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": {"status": status, "detail": exc.zh,
                                            **{k: v for k, v in exc.to_dict().items()

@@ -484,3 +484,85 @@ def test_node_init_refuses_a_weak_admin_password(tmp_path):
     assert result.exit_code == 0, result.output
     printed = re.search(r"初始密码：(\S+?)（", result.output).group(1)
     assert passwords.password_problem(printed, username="admin") is None
+
+
+# --------------------------------------------------------------------------- session ended: told why
+
+
+TIMED_OUT = "登录已超时（超过 30 分钟未操作或登录时间过长），请重新登录"
+
+
+def test_hub_login_page_says_the_session_timed_out(hub, settable_clock):
+    client = hub.signed_in("viewer")
+    settable_clock.advance(minutes=31)
+    answer = client.get("/cases")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    page = client.get("/login").text
+    assert TIMED_OUT in page and page.count(TIMED_OUT) == 1
+    assert TIMED_OUT not in client.get("/login").text           # said once, not every time
+    # a form posted after the timeout: the refusal itself says why
+    client = hub.signed_in("viewer")
+    token = csrf(client, "/")
+    settable_clock.advance(minutes=31)
+    answer = client.post("/notices", data={"csrf_token": token})
+    assert answer.status_code == 401 and answer.text.count(TIMED_OUT) == 1
+    assert TIMED_OUT not in client.get("/login").text
+
+
+def test_hub_login_page_says_the_session_was_ended(hub):
+    client = hub.signed_in("viewer")
+    admin = hub.signed_in("secadmin")
+    admin.post("/admin/accounts/viewer/password",
+               data={"password": "another-river-lamp-77", "csrf_token": csrf(admin, "/")})
+    assert client.get("/").headers["location"] == "/login"
+    assert "登录已失效" in client.get("/login").text
+
+
+def test_hub_logout_says_so(hub):
+    client = hub.signed_in("viewer")
+    client.post("/logout", data={"csrf_token": csrf(client, "/")})
+    page = client.get("/login").text
+    assert "已退出登录" in page and "登录已超时" not in page and "登录已失效" not in page
+
+
+def test_node_login_page_says_the_session_timed_out(node_app, settable_clock):
+    client = node_sign_in(node_app, "clerk")
+    settable_clock.advance(minutes=31)
+    assert refused(client)
+    page = client.get("/login").text
+    assert page.count(TIMED_OUT) == 1
+    assert TIMED_OUT not in client.get("/login").text
+    client = node_sign_in(node_app, "clerk")
+    settable_clock.advance(minutes=31)
+    answer = client.get("/api/cases/NO-SUCH")
+    assert answer.status_code == 401 and answer.json()["error"]["detail"] == TIMED_OUT
+
+
+def test_node_login_page_says_the_session_was_ended(node_app, edge_node):
+    client = node_sign_in(node_app, "clerk")
+    result = CliRunner().invoke(node_main, ["reset-password", str(edge_node.config.data_dir),
+                                            "clerk", "--password", "another-river-lamp-77"])
+    assert result.exit_code == 0, result.output
+    assert refused(client)
+    page = client.get("/login").text
+    assert "登录已失效" in page and "登录已超时" not in page
+
+
+def test_hub_screens_name_roles_duties_and_audit_actions_in_chinese(hub):
+    admin = hub.signed_in("secadmin")
+    page = admin.get("/admin/accounts").text
+    assert "安全管理员（账号、角色、密码、会话与接口令牌）" in page
+    assert "审计管理员（查阅和导出审计日志）" in page and "至少 12 个字符" in page
+    assert "至少 10 个字符" not in page
+    auditor = hub.signed_in("auditadmin")
+    page = auditor.get("/audit").text
+    # the action by its Chinese name (code beside it), the person by name
+    assert "登录<br><span class=\"muted\"><code>login</code>" in page
+    assert "安全管理员<br><span class=\"muted\">secadmin" in page
+
+
+def test_hub_totp_code_error_is_beside_its_field(hub):
+    client = hub.signed_in("super")
+    token = csrf(client, "/account/totp")
+    page = client.post("/account/totp", data={"code": "000000", "csrf_token": token}).text
+    assert 'id="field-code-error"' in page and "验证码：不正确" in page

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
-from central_hub.records import NODE_REVOKED
+from central_hub.records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED
 from central_hub.usb_import import import_export_file
 from edge_node.sync.hub_link import HubRefused, HubUntrusted
 from edge_node.node import init_node
@@ -293,3 +293,30 @@ def test_any_flipped_byte_is_refused(data):
         opened = open_export(io.BytesIO(bytes(raw)), [hub])
         opened.verify(key.public)
         list(opened.records())
+
+
+def test_a_quarantined_nodes_file_is_refused_and_changes_nothing(hub, node, client, tmp_path):
+    """Refused like a quarantined node's push (docs/security.md, section 5): no import
+    recorded, no audit entry, no event stored; once the node is reinstated the very same
+    file imports (it was not burnt as a replay)."""
+    from central_hub.cli import main as hub_main
+    add_events(node, 3)
+    file = str(tmp_path / "stick.tsx")
+    export_file(node, file)
+    hub.store.set_node_status(node.code, NODE_QUARANTINED, "test", hub.config.now_ts())
+
+    def snapshot():
+        conn = hub.store.conn
+        return (conn.execute("SELECT count(*) FROM audit_log").fetchone()[0],
+                hub.store.node(node.code).acked_seq, len(hub.store.alerts(node=node.code)))
+
+    before = snapshot()
+    runner = CliRunner()
+    result = runner.invoke(hub_main, ["import", str(hub.path), file])
+    assert result.exit_code == 1 and "node_quarantined" in result.output
+    assert "Traceback" not in result.output
+    assert snapshot() == before
+    hub.store.set_node_status(node.code, NODE_ACTIVE, None, hub.config.now_ts())
+    result = runner.invoke(hub_main, ["import", str(hub.path), file])
+    assert result.exit_code == 0, result.output
+    assert hub.store.node(node.code).acked_seq == node.store.chain_head().seq

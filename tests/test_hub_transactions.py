@@ -50,7 +50,7 @@ def test_anonymous_upload_leaves_the_hub_committing(tmp_path):
     hub = ServedHub(tmp_path / "hub")
     hub.start()
     node, _ = init_node(tmp_path / "town", "XZ-001", "青岚镇便民服务中心",
-                        admin_password="admin-pass-123")
+                        admin_password="lantern-ridge-7294")
     http = httpx.Client(timeout=10, trust_env=False)
     try:
         client = SyncClient(node, http=http)

@@ -1,4 +1,4 @@
-"""Transport security (docs/security-notes/tls.md): HTTPS served by both apps, the hub's
+"""Transport security (docs/security.md#4-transport): HTTPS served by both apps, the hub's
 TLS key pinned by the node from its enrolment token and config.tls, rotation without a
 visit, refusal of another certificate before a byte is sent, no-store / HSTS / Secure."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -89,7 +90,7 @@ def test_https_hub_pinned_from_the_token_syncs_and_rotates_without_a_visit(tmp_p
     first_pin = pem_pin(cert_file.read_bytes())
 
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-031", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-7294")
     run_cli("edge-node", "simulate", str(node_dir), "--cases", "5", "--seed", "3", "--quiet")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-031",
                     "--name", "安全镇").strip().splitlines()[-1]
@@ -170,7 +171,7 @@ def test_a_hub_with_another_certificate_is_refused_and_sent_nothing(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-032", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-7294")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-032",
                     "--name", "安全镇").strip().splitlines()[-1]
     port = free_port()
@@ -218,7 +219,7 @@ def test_a_node_without_pins_refuses_a_self_signed_hub(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-033", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-7294")
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-033",
                     "--name", "安全镇", "--no-tls-pin").strip().splitlines()[-1]
     assert "." not in token
@@ -237,7 +238,7 @@ def test_tls_key_readable_by_others_is_refused_by_both_serve_commands(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir), "--tls")
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-034", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-7294")
     key, cert = hub_dir / "tls" / "hub.key", hub_dir / "tls" / "hub.crt"
     os.chmod(key, 0o640)
     for app, data_dir in (("central-hub", hub_dir), ("edge-node", node_dir)):
@@ -255,7 +256,7 @@ def test_plain_http_on_a_lan_address_is_served_with_a_warning(tmp_path):
     hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
     run_cli("central-hub", "init", str(hub_dir))
     run_cli("edge-node", "init", str(node_dir), "--code", "XZ-035", "--name", "安全镇",
-            "--admin-password", "admin-pass-1")
+            "--admin-password", "lantern-ridge-7294")
     for host in ("0.0.0.0", "127.0.0.1"):
         with socket.create_server((host, 0)) as held:
             port = held.getsockname()[1]
@@ -364,3 +365,43 @@ def test_node_https_headers_secure_cookie_and_no_store(edge_node, edge_staff):
         response = plain.get("/login")
         assert "strict-transport-security" not in response.headers
         assert "secure" not in response.headers["set-cookie"].lower()
+
+
+def test_restore_from_an_https_hub_uses_the_pin_in_the_restore_token(tmp_path):
+    """restore-token carries the hub's TLS pin exactly as enroll-token does; a node whose
+    disk died restores from a self-signed HTTPS hub with it, keeps the pin and syncs on."""
+    hub_dir, node_dir = tmp_path / "hub", tmp_path / "node"
+    run_cli("central-hub", "init", str(hub_dir), "--tls", "--tls-name", "127.0.0.1")
+    pin = pem_pin((hub_dir / "tls" / "hub.crt").read_bytes())
+    run_cli("edge-node", "init", str(node_dir), "--code", "XZ-032", "--name", "恢复镇",
+            "--admin-password", "lantern-ridge-41")
+    run_cli("edge-node", "simulate", str(node_dir), "--cases", "4", "--seed", "2", "--quiet")
+    token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-032",
+                    "--name", "恢复镇").strip().splitlines()[-1]
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    server = _serve_hub(hub_dir, port, tmp_path / "hub.log")
+    try:
+        run_cli("edge-node", "enroll", str(node_dir), "--hub", url, "--token", token)
+        run_cli("edge-node", "sync", str(node_dir))
+        shutil.rmtree(node_dir)                                   # the disk dies
+        restore = _cli("central-hub", "restore-token", str(hub_dir), "--node", "XZ-032")
+        assert restore.returncode == 0 and f"TLS pin {pin}" in restore.stderr
+        restore_token = restore.stdout.strip().splitlines()[-1]
+        assert split_token(restore_token)[1] == pin
+        # over plain http the pin is refused before anything is sent or written
+        plain = _cli("edge-node", "restore", str(node_dir), "--hub", f"http://127.0.0.1:{port}",
+                     "--token", restore_token)
+        assert plain.returncode == 1 and "https://" in plain.stderr
+        assert "Traceback" not in plain.stderr and not (node_dir / "node.key").exists()
+        out = run_cli("edge-node", "restore", str(node_dir), "--hub", url, "--token",
+                      restore_token, "--admin-password", "new-lantern-ridge-1")
+        assert "已恢复" in out
+        assert _node_tls(node_dir)["pins"] == [pin]
+        run_cli("edge-node", "sync", str(node_dir))               # the new epoch syncs
+        assert _unacked(node_dir) == 0
+    finally:
+        _stop(server)
+    plain_token = _cli("central-hub", "restore-token", str(hub_dir), "--node", "XZ-032",
+                       "--no-tls-pin")
+    assert plain_token.returncode == 0 and "." not in plain_token.stdout.strip()

@@ -31,6 +31,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.negotiation import wants_json_scope
@@ -321,6 +322,22 @@ class BodyLimit:
 def body_limit_middleware(max_bytes: int, templates: Any = None) -> Middleware:
     """``Middleware(BodyLimit, ...)`` for an app's ``middleware=`` list."""
     return Middleware(BodyLimit, max_bytes=max_bytes, templates=templates)
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def limit_request_bodies(routes: list, max_bytes: int) -> list:
+    """Give every route that takes a body and declares no ``max_body_size`` of its own
+    the limit ``max_bytes`` (a route's own limit, larger or smaller, stands). Returns
+    ``routes``; Mounts are walked."""
+    for route in routes:
+        if isinstance(route, Mount):
+            limit_request_bodies(route.routes, max_bytes)
+        elif isinstance(route, Route) and (route.methods or set()) & BODY_METHODS \
+                and not isinstance(route.app, RequestBodyLimitMiddleware):
+            route.app = RequestBodyLimitMiddleware(route.app, max_body_size=max_bytes)
+    return routes
 
 
 # --------------------------------------------------------------------------- client address

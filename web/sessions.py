@@ -63,6 +63,13 @@ def verdict(policy: SessionPolicy, record: SessionRecord, now: float) -> str:
     return FRESH
 
 
+PRUNE_GRACE_SECONDS = 24 * 60 * 60
+
+
 def prune_bounds(policy: SessionPolicy, now: float) -> tuple[float, float]:
-    """(last_seen before, created_at before): rows past either bound are dead."""
-    return now - policy.idle_seconds, now - policy.lifetime_seconds
+    """(last_seen before, created_at before): rows past either bound are deleted. A dead
+    row is kept for :data:`PRUNE_GRACE_SECONDS` more (refused all the while: :func:`verdict`
+    says EXPIRED), so that a person coming back after the idle timeout is told the sign-in
+    timed out rather than that it was ended."""
+    return (now - policy.idle_seconds - PRUNE_GRACE_SECONDS,
+            now - policy.lifetime_seconds - PRUNE_GRACE_SECONDS)

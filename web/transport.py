@@ -1,4 +1,4 @@
-"""Transport security shared by the node and hub apps (docs/security-notes/tls.md).
+"""Transport security shared by the node and hub apps (docs/security.md, section 4 "Transport").
 
 * :class:`TransportSecurityMiddleware`: ``Cache-Control: no-store`` on every response
   except static assets (pages, receipts, exports and API answers carry personal data);
@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+import logging
 import os
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import uvicorn.config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -190,3 +193,23 @@ def write_self_signed(cert_path: Path, key_path: Path, names: tuple[str, ...] | 
 __all__ = ["DEFAULT_TLS_NAMES", "HSTS_VALUE", "NO_STORE", "TlsSetupError",
            "TransportSecurityMiddleware", "check_key_file", "is_loopback",
            "plain_http_warning", "tls_serve_options", "write_self_signed"]
+
+
+class AccessLogWithoutQuery(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: query strings carry look-up
+    codes and identity numbers (``/portal/apply/status?no=…&code=…``, ``/search?q=…``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def uvicorn_log_config() -> dict:
+    """uvicorn's own logging configuration, its access log passed through
+    :class:`AccessLogWithoutQuery`."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["no_query"] = {"()": AccessLogWithoutQuery}
+    config["handlers"]["access"]["filters"] = ["no_query"]
+    return config

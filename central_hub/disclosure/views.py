@@ -531,7 +531,8 @@ def routes() -> list[Route]:
         Route("/disclosure/report/print", report_page, methods=["GET"]),
         Route("/disclosure/report.json", report_json, methods=["GET"]),
         Route("/disclosure/report.xlsx", report_file, methods=["GET"]),
-        Route("/disclosure/attachments", upload_attachment, methods=["POST"]),
+        Route("/disclosure/attachments", upload_attachment, methods=["POST"],
+              max_body_size=MAX_UPLOAD),
     ]
 
 

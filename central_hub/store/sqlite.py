@@ -20,6 +20,7 @@ use savepoints.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -101,6 +102,10 @@ def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
         return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
                                check_same_thread=False, isolation_level=None, timeout=30)
+    try:   # a new database holds personal data: owner only (SQLite copies this to WAL/SHM)
+        os.close(os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                            timeout=30)
 

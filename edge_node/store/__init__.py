@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -58,8 +59,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     transaction that nobody commits (which would hold the write lock and turn every later
     ``transaction()`` into a savepoint, so nothing after it would be durable).
     """
+    _create_owner_only(path)
     return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                            timeout=10)
+
+
+def _create_owner_only(path: str | Path) -> None:
+    """A new database file is made readable by its owner only (0600) before SQLite opens
+    it: it holds personal data, and SQLite gives its WAL and shared-memory files the
+    database file's permissions."""
+    try:
+        os.close(os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 class Store:

@@ -90,6 +90,22 @@ def default_http(timeout: float = 60.0, pins: Callable[[], Any] | None = None):
                         verify=hub_ssl_context(pins or tuple))
 
 
+def split_pinned_token(token: str, hub_url: str, what: str = "接入令牌") -> tuple[str, str | None]:
+    """``(one-time token, hub TLS pin or None)`` of a typed enrolment or restore token
+    (``central-hub enroll-token`` / ``restore-token`` append the pin after a dot); a pin
+    needs an https:// hub URL."""
+    try:
+        token, pin = split_token(token)
+    except TlsPinError as exc:
+        raise ValidationError("token", "tls_pin", f"{what}中点号后的证书指纹输入有误（校验位不符），"
+                              "请核对后重新输入", str(exc)) from None
+    if pin and not hub_url.startswith("https://"):
+        raise ValidationError("hub", "https_required",
+                              f"{what}带有县级平台的 TLS 证书指纹，县级平台地址须以 https:// 开头",
+                              "the token carries the hub's TLS pin: use an https:// URL")
+    return token, pin
+
+
 def node_tls_pins(node) -> tuple[str, ...]:
     """The hub TLS pins ``node`` trusts now (from its token, then from config.tls)."""
     return tuple((node.store.sync_state().get("hub_tls") or {}).get("pins") or ())
@@ -167,15 +183,7 @@ class SyncClient:
         hub_url = hub_url.rstrip("/")
         if not hub_url.startswith(("http://", "https://")):
             raise ValidationError("hub", "url", "县级平台地址须以 http:// 或 https:// 开头")
-        try:
-            token, pin = split_token(token)
-        except TlsPinError as exc:
-            raise ValidationError("token", "tls_pin", "接入令牌中点号后的证书指纹输入有误（校验位不符），"
-                                  "请核对后重新输入", str(exc)) from None
-        if pin and not hub_url.startswith("https://"):
-            raise ValidationError("hub", "https_required",
-                                  "接入令牌带有县级平台的 TLS 证书指纹，县级平台地址须以 https:// 开头",
-                                  "the token carries the hub's TLS pin: use an https:// URL")
+        token, pin = split_pinned_token(token, hub_url)
         self._enrol_pins = (pin,) if pin else ()
         self.link.hub_url = hub_url
         key = self.request_key()

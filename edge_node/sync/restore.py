@@ -53,7 +53,8 @@ from ..store import Store
 from ..store import evaluations as evaluations_sql
 from ..store import field as sql
 from ..store.disclosure import save_document
-from .client import SyncClient, default_http, node_tls_pins, norm_fingerprint, write_hub_url
+from .client import SyncClient, default_http, node_tls_pins, norm_fingerprint, \
+    split_pinned_token, write_hub_url
 from .hub_link import REFUSAL_ZH, HubRefused, HubUnreachable, HubUntrusted, SyncError
 from .verification import verify_log
 
@@ -298,9 +299,10 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
     """Rebuild a node whose disk died from the hub (see the module docs)."""
     data_dir = Path(data_dir)
     hub_url = hub_url.rstrip("/")
+    token, pin = split_pinned_token(token, hub_url, "恢复令牌")
     _check_target(data_dir)
     owns = http is None
-    http = http or default_http()
+    http = http or default_http(pins=lambda: (pin,) if pin else ())
     try:
         key = PrivateKey.generate()
         answer = _redeem(http, hub_url, token, key)
@@ -333,7 +335,8 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
                 hub_signing_key=signing.hex, hub_encryption_key=hub["encryption_key"],
                 enrolled_at=format_ts(node.now()), status="active",
                 initial_key=epoch["keys"][0]["public_key"],
-                epoch=_epoch_state(epoch, answer["statement"]))
+                epoch=_epoch_state(epoch, answer["statement"]),
+                hub_tls={"pins": [pin], "source": "token"} if pin else None)
             client = SyncClient(node, http, hub_url=hub_url)
             downloaded = download_log(node, client.link, epoch, key)
             counts = rebuild_projections(node)
@@ -385,13 +388,17 @@ def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str 
     config = load_config(data_dir, clock=clock) if clock else load_config(data_dir)
     node = open_node(config)
     owns = http is None
-    http = http or default_http(pins=lambda: node_tls_pins(node))
+    pin: str | None = None
+    http = http or default_http(pins=lambda: (pin,) if pin else node_tls_pins(node))
     try:
         state = node.store.sync_state()
         hub_url = (hub_url or state.get("hub_url") or "").rstrip("/")
         if not state.get("hub_signing_key") or not hub_url:
             raise SetupError("the backup is of a node that never enrolled",
                              zh="备份中的节点从未接入县级平台，无需恢复纪元，直接使用即可")
+        token, pin = split_pinned_token(token, hub_url, "恢复令牌")
+        if pin:
+            node.store.save_sync_state(hub_tls={"pins": [pin], "source": "token"})
         client = SyncClient(node, http, hub_url=hub_url)
         backup_head = node.store.chain_head()
         pushed = 0

@@ -27,6 +27,7 @@ from protocol.calendar import add_working_days, remaining_working_days, shanghai
 from protocol.lifecycle import CLOCK_STATES, ROLE_LABELS
 from web import security
 from web.errors import ValidationErrors
+from web.flash import flash
 from web.sessions import (
     EXPIRED,
     SESSION_ID,
@@ -90,30 +91,51 @@ def signed_in_user(ui: Ui, request: Request) -> dict | None:
         return request.scope["staff_user"]
     uid, sid = request.session.get("user"), request.session.get(SESSION_ID)
     user = None
-    if isinstance(uid, str) and isinstance(sid, str) and _session_alive(ui, sid, uid):
-        user = ui.node.store.user(uid)
-    if user is not None and not user["active"]:
-        user = None
+    if isinstance(uid, str) and isinstance(sid, str):
+        state = _session_state(ui, sid, uid)
+        if state == "alive":
+            user = ui.node.store.user(uid)
+        if user is None or not user["active"]:
+            user = None
+            _forget_ended_session(ui, request, state)
     request.scope["staff_user"] = user
     return user
 
 
-def _session_alive(ui: Ui, sid: str, user_id: str) -> bool:
-    """The session's record exists, is the user's and is within its limits (``last_seen``
-    refreshed at most once a minute); an expired record is deleted."""
+def _session_state(ui: Ui, sid: str, user_id: str) -> str:
+    """"alive" when the session's record exists, is the user's and is within its limits
+    (``last_seen`` refreshed at most once a minute); EXPIRED past them (the record is
+    deleted); "ended" when there is no such record."""
     store = ui.node.store
     key = session_key(sid)
     record = store.session(key)
     if record is None or record.user != user_id:
-        return False
+        return "ended"
     now = ui.node.now().timestamp()
     state = verdict(ui.session_policy, record, now)
     if state == EXPIRED:
         store.end_session(key)
-        return False
+        return EXPIRED
     if state == TOUCH:
         store.touch_session(key, now)
-    return True
+    return "alive"
+
+
+def _forget_ended_session(ui: Ui, request: Request, state: str) -> None:
+    """The cookie names a session that has ended: drop it from the cookie and tell the
+    person why on the next page (the login page), instead of a silent bounce."""
+    request.session.pop("user", None)
+    request.session.pop(SESSION_ID, None)
+    message = session_ended_message(ui, state)
+    request.scope["node.session_ended"] = message
+    flash(request, message, "warning")
+
+
+def session_ended_message(ui: Ui, state: str) -> str:
+    if state == EXPIRED:
+        minutes = max(1, round(ui.session_policy.idle_seconds / 60))
+        return f"登录已超时（超过 {minutes} 分钟未操作或登录时间过长），请重新登录"
+    return "登录已失效（已在别处退出、密码已重置或账号已停用），请重新登录"
 
 
 def start_session(ui: Ui, request: Request, user: Mapping) -> str:
@@ -147,7 +169,8 @@ def require_user(ui: Ui, request: Request, roles: Iterable[str] | None = None) -
     (the app sends a browser to the login page) or PermissionDenied (403)."""
     user = signed_in_user(ui, request)
     if user is None:
-        raise NotSignedIn("not signed in", zh="请先登录")
+        raise NotSignedIn("not signed in",
+                          zh=request.scope.get("node.session_ended") or "请先登录")
     if roles is not None and not set(user["roles"]) & set(roles):
         raise PermissionDenied(f"user {user['username']} lacks the role for {request.url.path}",
                                zh="您的岗位无权使用此页面")
