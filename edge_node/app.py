@@ -2,10 +2,11 @@
 
 The screens live in ``edge_node/views/`` (one small module per concern: auth, queue,
 intake, cases, search, receipts, admin, selfservice, and the JSON ``api`` the crash test
-and the benchmark drive); the sync page comes from ``edge_node.sync_status``. HTTP
-statuses are decided here, once, in ``exception_handlers``: a domain ``ValidationError``
-422, an illegal transition 409, a missing case 404, a forbidden role 403, no session 401
-(a browser is sent to the login page instead).
+and the benchmark drive); the sync page comes from ``edge_node.sync.status_views``. The
+one route table is :data:`SCREENS`, below. HTTP statuses are decided here, once, in
+``exception_handlers``: a domain ``ValidationError`` 422, an illegal transition 409, a
+missing case 404, a forbidden role 403, no session 401 (a browser is sent to the login
+page instead).
 
 Concurrency: every endpoint is ``async def`` and calls the store synchronously, so all
 database work happens on the event-loop thread, one request at a time, on the app's one
@@ -35,17 +36,23 @@ from web.flash import pop_flashes
 from web.templating import is_htmx, make_templates, static_mount
 from web.transport import TransportSecurityMiddleware
 
-from . import sync_status
 from .config import NodeConfig
 from .errors import NodeError, NotSignedIn
 from .node import Node, open_node
-from .views import build_routes
+from .sync import status_views as sync_status
+from .views import admin, api, auth, cases, disclosure, disclosure_requests, inbox, intake, \
+    notices, queue, receipts, search, selfservice, supervision
 from .views.common import Ui, require_user, staff_context_processor
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 COOKIE = "node_session"
+
+#: The route table: each screen module's ``routes(ui)``, in this order, then the sync page
+#: (``sync.status_views``) and the static files.
+SCREENS = (auth, queue, intake, cases, search, receipts, admin, selfservice, api, disclosure,
+           disclosure_requests, inbox, notices, supervision)
 
 
 def make_node_templates(config: NodeConfig):
@@ -121,7 +128,7 @@ def create_app(config: NodeConfig, *, node: Node | None = None) -> Starlette:
         security.session_middleware(config.secret_key, config.settings.get("https_only", False),
                                     cookie_name=COOKIE, max_age=config.session_lifetime_seconds),
     ]
-    routes = build_routes(ui)
+    routes = [route for screen in SCREENS for route in screen.routes(ui)]
     routes += sync_status.sync_routes(
         node, templates, lambda request: require_user(ui, request))
     routes.append(static_mount())

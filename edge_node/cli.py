@@ -12,12 +12,28 @@ import functools
 import json
 import logging
 import sys
+from pathlib import Path
 
 import click
+import uvicorn
 
 from protocol.errors import ProtocolError
+from web.transport import TlsSetupError, plain_http_warning, tls_serve_options, \
+    write_self_signed
 
-from .errors import NodeError
+from .accounts import users
+from .app import create_app
+from .config import load_config
+from .demo.simulate import simulate as run
+from .errors import NodeError, SetupError
+from .node import init_node, open_data_dir
+from .status import format_status, node_status
+from .sync.client import SyncClient
+from .sync.hub_link import SyncError
+from .sync.keys import hold_serve_lock, recover_key_rotation, rotate_key
+from .sync.loop import SyncService
+from .sync.restore import backup_node, restore_from_backup, restore_from_hub
+from .sync.usb import export_file, import_ack
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +82,6 @@ def main(verbose: bool) -> None:
 def init(data_dir: str, code: str, name: str, admin_password: str | None,
          admin_username: str) -> None:
     """Create a node in DATA_DIR (no network needed)."""
-    from .node import init_node
     node, password = init_node(data_dir, code, name, admin_password=admin_password,
                                admin_username=admin_username)
     try:
@@ -94,13 +109,8 @@ def init(data_dir: str, code: str, name: str, admin_password: str | None,
 def serve(data_dir: str, host: str, port: int, sync_interval: int | None,
           no_sync: bool, tls_cert: str | None, tls_key: str | None) -> None:
     """Serve the node's web app, and sync with the hub in the background."""
-    import uvicorn
 
-    from web.transport import TlsSetupError, plain_http_warning, tls_serve_options
 
-    from .app import create_app
-    from .config import load_config
-    from .sync import SyncService, hold_serve_lock
     try:
         options = tls_serve_options(tls_cert, tls_key)
     except TlsSetupError as exc:
@@ -138,11 +148,8 @@ def serve(data_dir: str, host: str, port: int, sync_interval: int | None,
 @handles_errors
 def tls_cert(data_dir: str, tls_names: tuple[str, ...], new_key: bool) -> None:
     """Make (or re-issue) a self-signed TLS certificate: DATA_DIR/tls/node.crt and node.key."""
-    from pathlib import Path
 
-    from web.transport import TlsSetupError, write_self_signed
 
-    from .config import load_config
     config = load_config(data_dir)
     base = Path(data_dir) / "tls"
     base.mkdir(mode=0o700, exist_ok=True)
@@ -164,8 +171,6 @@ def tls_cert(data_dir: str, tls_names: tuple[str, ...], new_key: bool) -> None:
 @handles_errors
 def status(data_dir: str, as_json: bool, full: bool) -> None:
     """Cases by state, events, unacknowledged events, chain head and chain check."""
-    from .node import open_data_dir
-    from .status import format_status, node_status
     node = open_data_dir(data_dir)
     try:
         report = node_status(node, full=full)
@@ -186,8 +191,6 @@ def status(data_dir: str, as_json: bool, full: bool) -> None:
 @handles_errors
 def reset_password(data_dir: str, user: str, password: str | None) -> None:
     """Set a new password for USER (for a centre without IT support)."""
-    from . import users
-    from .node import open_data_dir
     node = open_data_dir(data_dir)
     try:
         new = users.reset_password(node, user, password)
@@ -207,8 +210,6 @@ def reset_password(data_dir: str, user: str, password: str | None) -> None:
 @handles_errors
 def simulate(data_dir: str, n_cases: int, start, days: int, seed: int, quiet: bool) -> None:
     """Run a synthetic workload through the domain functions, in simulated time."""
-    from .node import open_data_dir
-    from .simulate import simulate as run
     node = open_data_dir(data_dir)
     try:
         first = start.date() if start else None
@@ -237,7 +238,6 @@ def _sync_error_line(exc) -> str:
 
 @contextlib.contextmanager
 def _sync_errors():
-    from .hub_link import SyncError
     try:
         yield
     except SyncError as exc:
@@ -254,8 +254,6 @@ def _sync_errors():
 @handles_errors
 def enroll(data_dir: str, hub_url: str, token: str, expect_fingerprint: str | None) -> None:
     """Enrol this node with the county hub and pin the hub's keys."""
-    from .node import open_data_dir
-    from .sync import SyncClient
     node = open_data_dir(data_dir)
     try:
         with _sync_errors():
@@ -280,8 +278,6 @@ def enroll(data_dir: str, hub_url: str, token: str, expect_fingerprint: str | No
 @handles_errors
 def sync(data_dir: str, retries: int, batch_events: int | None, quiet: bool) -> None:
     """Sync with the hub until every event is acknowledged (exit 0 only then)."""
-    from .node import open_data_dir
-    from .sync import SyncClient, recover_key_rotation
     node = open_data_dir(data_dir)
     try:
         recover_key_rotation(node)
@@ -311,8 +307,6 @@ def sync(data_dir: str, retries: int, batch_events: int | None, quiet: bool) -> 
 @handles_errors
 def rotate_key_command(data_dir: str) -> None:
     """Replace the node key (the change is an event signed by the old key)."""
-    from .node import open_data_dir
-    from .sync import rotate_key
     node = open_data_dir(data_dir)
     try:
         result = rotate_key(node)
@@ -334,8 +328,6 @@ def rotate_key_command(data_dir: str) -> None:
 def export_command(data_dir: str, file: str, no_attachments: bool) -> None:
     """Write the unacknowledged events (and attachments) to FILE for a USB stick,
     encrypted to the hub and signed by this node."""
-    from .node import open_data_dir
-    from .usb import export_file
     node = open_data_dir(data_dir)
     try:
         with _sync_errors():
@@ -354,8 +346,6 @@ def export_command(data_dir: str, file: str, no_attachments: bool) -> None:
 @handles_errors
 def import_ack_command(data_dir: str, ackfile: str) -> None:
     """Apply the hub's ack file (verified with the pinned hub key)."""
-    from .node import open_data_dir
-    from .usb import import_ack
     node = open_data_dir(data_dir)
     try:
         with _sync_errors():
@@ -374,7 +364,6 @@ def import_ack_command(data_dir: str, ackfile: str) -> None:
 @handles_errors
 def backup_command(data_dir: str, file: str) -> None:
     """Write a consistent backup of the node (database, keys, attachments) to FILE."""
-    from .restore import backup_node
     info = backup_node(data_dir, file)
     click.echo(f"已备份到 {info['file']}（{info['bytes']} 字节；含节点密钥，请妥善保管）")
 
@@ -393,13 +382,11 @@ def backup_command(data_dir: str, file: str) -> None:
 def restore_command(data_dir: str, hub_url: str | None, token: str, backup_file: str | None,
                     expect_fingerprint: str | None, admin_password: str | None) -> None:
     """Rebuild a node into an empty DATA_DIR under a new key (a new epoch)."""
-    from .restore import restore_from_backup, restore_from_hub
     with _sync_errors():
         if backup_file:
             info = restore_from_backup(data_dir, backup_file, token, hub_url=hub_url)
         else:
             if not hub_url:
-                from .errors import SetupError
                 raise SetupError("--hub is required", zh="请用 --hub 指定县级平台地址")
             info = restore_from_hub(data_dir, hub_url, token,
                                     expect_fingerprint=expect_fingerprint,

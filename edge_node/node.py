@@ -19,12 +19,14 @@ from protocol.calendar import Calendar
 from protocol.envelope import NODE_RE, format_ts
 from protocol.keys import PrivateKey, load_private_key, save_private_key
 
-from . import catalogue as node_catalogue
-from . import deadlines, users
+from .accounts import users
+from .cases import catalogue as node_catalogue
+from .cases import deadlines
 from .config import NODE_FILE, SECRET_FILE, Clock, NodeConfig, load_config, shanghai_now, \
     write_secret
 from .errors import SetupError, ValidationError
 from .store import Store
+from .sync.keys import recover_key_rotation
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,6 @@ def open_node(config: NodeConfig, *, create: bool = False) -> Node:
     node = Node(config, store, key)
     # A crash between committing a node.key_rotated event and swapping the key file would
     # leave this process signing with the old key and break the chain: settle it first.
-    from .sync import recover_key_rotation  # sync imports node: import here, not at the top
     recover_key_rotation(node)
     return node
 

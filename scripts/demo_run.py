@@ -81,7 +81,7 @@ WINDOW_STAFF = (("demo-window", "窗口人员", ("clerk", "handler")),
 def add_window_staff(data_dir: Path) -> None:
     """Two staff accounts on a township node, so the demo shows the staff screens (the
     administrator manages accounts only and sees no cases)."""
-    from edge_node import users
+    from edge_node.accounts import users
     from edge_node.node import open_data_dir
     node = open_data_dir(data_dir)
     try:
@@ -134,7 +134,9 @@ def crosslevel_story(hub_url: str) -> str:
     department node XJ-MZ, which decides; the result returns and XZ-001 delivers. The
     window work is done with the nodes' domain functions (what the screens call); every
     move between the nodes goes through `edge-node sync` and the hub's inboxes."""
-    from edge_node import cases, inbox, users
+    from edge_node.cases import inbox
+    from edge_node.cases import handling as cases
+    from edge_node.accounts import users
     from edge_node.node import open_data_dir
 
     town_code, county_code = "XZ-001", COUNTY_NODE[0]

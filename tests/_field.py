@@ -11,7 +11,7 @@ from central_hub.config import HubConfig
 from central_hub.sync.enrolment import issue_token
 from central_hub.sync.epochs import issue_restore_token
 from edge_node.node import init_node
-from edge_node.sync import SyncClient
+from edge_node.sync.client import SyncClient
 from protocol.chain import verify_chain
 from protocol.envelope import decode_event
 from protocol.keys import PublicKey

@@ -103,7 +103,7 @@ def edge_staff(edge_node) -> dict:
     """role -> actor dict ({"id", "role"}); ``"clerk2"``/``"head"`` etc. are other users."""
     from web.security import hash_password
 
-    from edge_node import users
+    from edge_node.accounts import users
 
     admin = edge_node.store.user_by_username("admin")
     admin_actor = {"id": admin["id"], "role": "admin"}

@@ -20,11 +20,13 @@ from central_hub.config import HubConfig
 from central_hub.sync.enrolment import issue_token
 from central_hub.forwarding.service import run_routing
 from central_hub.store import routing as hub_routing
-from edge_node import cases, inbox, users
-from edge_node.hub_link import HubRefused
+from edge_node.cases import inbox
+from edge_node.cases import handling as cases
+from edge_node.accounts import users
+from edge_node.sync.hub_link import HubRefused
 from edge_node.node import init_node
-from edge_node.status import check_integrity
-from edge_node.sync import SyncClient
+from edge_node.sync.verification import check_integrity
+from edge_node.sync.client import SyncClient
 from protocol import lifecycle, routing
 from protocol.chain import verify_chain
 from protocol.envelope import decode_event

@@ -18,10 +18,11 @@ import pytest
 
 from central_hub.store import open_store
 from central_hub.store import routing as hub_routing
-from edge_node import cases, inbox
-from edge_node.hub_link import SyncError
+from edge_node.cases import inbox
+from edge_node.cases import handling as cases
+from edge_node.sync.hub_link import SyncError
 from edge_node.node import init_node
-from edge_node.sync import SyncClient
+from edge_node.sync.client import SyncClient
 from test_crosslevel_flow import ALL_REQUIRED, APPLICANT, ITEM, TOWNSHIP_UNIT, \
     assert_hub_holds_exactly, first_review, staff
 from test_sync_faults import ServedHub, faultproxy

@@ -3,7 +3,7 @@ off-line (node server on loopback, no hub reachable), the node syncs to a real h
 the document is on the portal; a citizen applies on the portal, staff reply at the hub, the
 citizen sees the status by tracking number.
 
-Sync: the node's own ``edge_node.sync.SyncClient`` (enrol + ``sync_once``) against the hub
+Sync: the node's own ``edge_node.sync.client.SyncClient`` (enrol + ``sync_once``) against the hub
 server.
 """
 
@@ -47,7 +47,7 @@ def node_server(tmp_path):
     """A township node served on loopback with the disclosure screens mounted."""
     import uvicorn
 
-    from edge_node import users
+    from edge_node.accounts import users
     from edge_node.app import create_app
     from edge_node.config import load_config
     from edge_node.node import init_node
@@ -93,7 +93,7 @@ def _logout(page, url):
 
 def _enroll(node_dir: Path, hub_dir: Path, hub_url: str) -> None:
     from edge_node.node import open_data_dir
-    from edge_node.sync import SyncClient
+    from edge_node.sync.client import SyncClient
 
     token = run_cli("central-hub", "enroll-token", str(hub_dir), "--node", "XZ-101", "--name",
                     "青岚镇便民服务中心").strip().splitlines()[0]
@@ -108,7 +108,7 @@ def _enroll(node_dir: Path, hub_dir: Path, hub_url: str) -> None:
 def _sync(node_dir: Path) -> None:
     """One sync round of the node's own client (events, then the attachment phase)."""
     from edge_node.node import open_data_dir
-    from edge_node.sync import SyncClient
+    from edge_node.sync.client import SyncClient
 
     node = open_data_dir(node_dir)
     try:

@@ -24,7 +24,7 @@ from central_hub.disclosure.report import build_report
 from central_hub.projection.registry import rebuild_all, run_all
 from central_hub.sync.simulated_node import SimulatedNode, enrol
 from central_hub.store import disclosure as hub_sql
-from edge_node import disclosure as nd
+from edge_node.disclosure import documents as nd
 from edge_node.app import create_app as create_node_app
 from edge_node.errors import PermissionDenied, TransitionError, ValidationError
 from edge_node.views import disclosure as node_views

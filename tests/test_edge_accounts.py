@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_node import users
+from edge_node.accounts import users
 from edge_node.errors import PermissionDenied
 from protocol.events import validate_body
 

@@ -123,7 +123,7 @@ def test_handling_flows_work_offline(offline, tmp_path, settable_clock):
     from datetime import date
 
     from edge_node.node import init_node
-    from edge_node.simulate import simulate
+    from edge_node.demo.simulate import simulate
     from edge_node.status import node_status
 
     node, _ = init_node(tmp_path / "offline", "OFF01", "离线镇", clock=settable_clock,

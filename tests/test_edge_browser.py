@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from edge_node import users
+from edge_node.accounts import users
 from edge_node.app import create_app
 from web.security import hash_password
 

@@ -7,7 +7,8 @@ import pytest
 from protocol import lifecycle
 from protocol.chain import verify_chain
 
-from edge_node import cases, deadlines
+from edge_node.cases import deadlines
+from edge_node.cases import handling as cases
 from edge_node.errors import NotFound, PermissionDenied, TransitionError, ValidationError
 
 APPLICANT = {"kind": "person", "name": "张三", "id_type": "resident_id",
@@ -269,7 +270,7 @@ def test_every_event_body_carries_actor_and_chain_verifies(edge_node, edge_staff
 
 
 def test_projection_is_derivable_from_the_log(edge_node, edge_staff, settable_clock):
-    from edge_node.simulate import simulate
+    from edge_node.demo.simulate import simulate
 
     simulate(edge_node, cases=150, start=__import__("datetime").date(2026, 1, 5), days=40,
              seed=7)

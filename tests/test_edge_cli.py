@@ -66,7 +66,7 @@ def test_status_of_a_missing_dir(tmp_path, runner):
 
 
 def test_reset_password(data_dir, runner):
-    from edge_node import users
+    from edge_node.accounts import users
     from edge_node.node import open_data_dir
 
     result = runner.invoke(main, ["reset-password", str(data_dir), "admin"])

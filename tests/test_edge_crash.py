@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge_node import users
+from edge_node.accounts import users
 from edge_node.node import init_node, open_data_dir
-from edge_node.status import check_integrity
+from edge_node.sync.verification import check_integrity
 
 WORKERS = 2
 KILLS_PER_WORKER = 26

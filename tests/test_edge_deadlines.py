@@ -6,7 +6,8 @@ from datetime import date
 
 from protocol.calendar import Calendar, YearNotice, due_date
 
-from edge_node import cases, deadlines
+from edge_node.cases import deadlines
+from edge_node.cases import handling as cases
 
 APPLICANT = {"kind": "person", "name": "李四", "id_no": "11010519491231002X"}
 

@@ -10,7 +10,7 @@ from sqlite_utils import Database
 from protocol.envelope import GENESIS
 from protocol.events import EventBodyError, validate_body
 
-from edge_node.applicants import resident_id_check_char, resident_id_ok, validate_applicant
+from edge_node.cases.applicants import resident_id_check_char, resident_id_ok, validate_applicant
 from edge_node.errors import NodeError, ValidationError
 from edge_node.store import Store
 from edge_node.store.migrations import migrations

@@ -100,7 +100,7 @@ DISCLOSURE_META = {"title": "工作动态", "text": "内容", "made_on": "2026-0
 @pytest.fixture
 def world(edge_node, edge_staff):
     """The node, its staff, one case and one disclosure draft for the read-only routes."""
-    from edge_node import disclosure
+    from edge_node.disclosure import documents as disclosure
     case_no = make_case(edge_node, edge_staff, "accepted")
     edge_node.doc = disclosure.draft(edge_node, edge_staff["clerk"], DISCLOSURE_META)["doc"]
     return edge_node, edge_staff, case_no

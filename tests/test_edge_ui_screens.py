@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from starlette.testclient import TestClient
 
-from edge_node import cases
+from edge_node.cases import handling as cases
 from edge_node.app import create_app
 from edge_node.store import queries
 
@@ -484,8 +484,8 @@ def test_kiosk_rating_after_lookup_once_per_stage(client, node, edge_staff):
 
 
 def test_restore_rebuilds_the_ratings_given_here(node, edge_staff):
-    from edge_node import evaluations
-    from edge_node.restore import rebuild_projections
+    from edge_node.cases import evaluations
+    from edge_node.sync.restore import rebuild_projections
 
     case_no = make_case(node, edge_staff, "accepted")
     evaluations.give(node, case_no, "accept", 2, None)

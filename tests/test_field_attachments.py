@@ -13,9 +13,9 @@ import pytest
 from _field import URL, Hub
 from central_hub.jobs import run_background_once
 from central_hub.store import disclosure as hub_disclosure
-from edge_node import disclosure as nd
-from edge_node.hub_link import HubRefused
-from edge_node.sync import SyncClient
+from edge_node.disclosure import documents as nd
+from edge_node.sync.hub_link import HubRefused
+from edge_node.sync.client import SyncClient
 from protocol.attachments import CHUNK_SIZE, build_manifest
 
 PDF = b"%PDF-1.4\n" + os.urandom(3 * CHUNK_SIZE + 1000) + b"\n%%EOF\n"
@@ -109,7 +109,7 @@ def test_limits_are_refused_with_clear_codes(hub, edge_node, edge_staff, client)
 
 def test_attachments_travel_in_the_export_file(hub, edge_node, edge_staff, client, tmp_path):
     from central_hub.sync.usb import import_export_file
-    from edge_node.usb import export_file, import_ack
+    from edge_node.sync.usb import export_file, import_ack
     client.sync_once()
     ref = nd.store_attachment(edge_node, "扫描件.pdf", PDF)
     doc = _publish(edge_node, edge_staff, [ref])

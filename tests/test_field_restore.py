@@ -10,15 +10,17 @@ import pytest
 
 from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
 from central_hub.jobs import run_background_once
-from edge_node.hub_link import HubRefused
+from edge_node.sync.hub_link import HubRefused
 from edge_node.node import open_data_dir
-from edge_node.restore import backup_node, restore_from_backup, restore_from_hub
-from edge_node.status import check_integrity, verify_log
-from edge_node.sync import SyncClient, rotate_key
+from edge_node.sync.restore import backup_node, restore_from_backup, restore_from_hub
+from edge_node.sync.verification import check_integrity, verify_log
+from edge_node.sync.client import SyncClient
+from edge_node.sync.keys import rotate_key
 
 
 def _intake(node, n: int) -> list[str]:
-    from edge_node import cases, users
+    from edge_node.cases import handling as cases
+    from edge_node.accounts import users
     admin = node.store.user_by_username("admin")
     clerk = node.store.user_by_username("clerk") or users.create_user(
         node, "clerk", "受理员", ("clerk",), "window-desk-5821",
@@ -61,7 +63,7 @@ def test_a_dead_disk_is_rebuilt_from_the_hub(hub, node, client, tmp_path):
                    if e.type == "user.created"]
         assert sorted(u["username"] for u in rebuilt.store.users()) == sorted(created)
         assert set(users_before) <= set(created)
-        from edge_node.users import authenticate
+        from edge_node.accounts.users import authenticate
         assert authenticate(rebuilt, "admin", "new-lantern-ridge-1")
         assert rebuilt.key.public.hex == hub.store.node("XZ-001").public_key
         # the new epoch pushes and is verified under the new key

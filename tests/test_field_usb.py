@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from _field import URL, Hub, add_events, client, hub, node  # noqa: F401 (fixtures)
 from central_hub.store.records import NODE_ACTIVE, NODE_QUARANTINED, NODE_REVOKED
 from central_hub.sync.usb import import_export_file
-from edge_node.hub_link import HubRefused, HubUntrusted
+from edge_node.sync.hub_link import HubRefused, HubUntrusted
 from edge_node.node import init_node
-from edge_node.sync import SyncClient
-from edge_node.usb import export_file, import_ack, request_key
+from edge_node.sync.client import SyncClient
+from edge_node.sync.usb import export_file, import_ack, request_key
 from protocol.batch import encode_batch
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError

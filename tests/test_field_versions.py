@@ -8,10 +8,10 @@ import json
 import pytest
 
 from _field import URL, Hub, add_events
-from edge_node.hub_link import HubRefused
+from edge_node.sync.hub_link import HubRefused
 from edge_node.node import init_node, open_data_dir
-from edge_node.sync import SyncClient
-from edge_node.usb import export_file, import_ack, push_version
+from edge_node.sync.client import SyncClient
+from edge_node.sync.usb import export_file, import_ack, push_version
 from protocol.batch import FLAG_PREV_ELIDED, batch_version
 
 

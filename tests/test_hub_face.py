@@ -388,8 +388,8 @@ def test_openapi_document_matches_the_routes(hub):
 
 def test_notices_reach_chosen_nodes_and_readings_come_back(hub, tmp_path):
     from edge_node.node import init_node
-    from edge_node.notices import mark_read, notices_for
-    from edge_node.sync import SyncClient
+    from edge_node.notices.board import mark_read, notices_for
+    from edge_node.sync.client import SyncClient
     from central_hub.sync.enrolment import issue_token
 
     nodes = {}

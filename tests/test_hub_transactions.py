@@ -17,8 +17,8 @@ import httpx
 from central_hub.store import open_store
 from central_hub.store import routing as hub_routing
 from edge_node.node import init_node
-from edge_node.simulate import simulate
-from edge_node.sync import SyncClient
+from edge_node.demo.simulate import simulate
+from edge_node.sync.client import SyncClient
 from test_crosslevel_flow import ALL_REQUIRED, ITEM, TOWNSHIP_UNIT
 from test_sync_faults import BIN, ServedHub
 

@@ -8,7 +8,7 @@ supervision engine with another idea of the flow would raise false flow-legality
 
 from datetime import date
 
-from edge_node.simulate import simulate
+from edge_node.demo.simulate import simulate
 from protocol.calendar import Calendar
 from protocol.supervision import RuleSet, evaluate_case
 

@@ -12,9 +12,9 @@ from central_hub.projection.registry import run_all
 from central_hub.store import supervision as sql
 from central_hub.supervision import service
 from edge_node.node import init_node
-from edge_node.simulate import simulate
-from edge_node.supervision import case_warnings, current_rules
-from edge_node.sync import SyncClient
+from edge_node.demo.simulate import simulate
+from edge_node.cases.supervision import case_warnings, current_rules
+from edge_node.sync.client import SyncClient
 from protocol.calendar import SHANGHAI
 from protocol.envelope import parse_ts
 from protocol.supervision import CROSS_CASE_RULE_IDS, RuleSet
@@ -103,7 +103,7 @@ def test_node_shows_its_warnings_offline(edge_node, edge_staff, settable_clock):
     assert client.get("/supervision/cases/NOPE-1").status_code == 404
     anonymous = client_for(edge_node)
     assert anonymous.get("/supervision").status_code in (303, 401)
-    from edge_node.supervision import case_warnings
+    from edge_node.cases.supervision import case_warnings
     assert any(w["rule_id"] == "T-02" for w in case_warnings(edge_node, late))
     assert not [w for w in case_warnings(edge_node, late,
                                          now=edge_node.now() - timedelta(days=59))

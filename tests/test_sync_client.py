@@ -16,11 +16,13 @@ from starlette.testclient import TestClient
 
 from central_hub.sync.publication import publish_config, rotate_hub_key
 from central_hub.store.records import NODE_REVOKED
-from edge_node import sync_status
-from edge_node.hub_link import HubRefused, HubUnreachable, HubUntrusted
+from edge_node.sync import status_views as sync_status
+from edge_node.sync.hub_link import HubRefused, HubUnreachable, HubUntrusted
 from edge_node.node import init_node, open_data_dir
 from edge_node.status import node_status
-from edge_node.sync import BATCH_CONTENT_TYPE, SyncClient, SyncService, rotate_key
+from edge_node.sync.client import BATCH_CONTENT_TYPE, SyncClient
+from edge_node.sync.loop import SyncService
+from edge_node.sync.keys import rotate_key
 from protocol.batch import encode_batch
 from protocol.calendar import SHANGHAI, Calendar
 from protocol.config_docs import CONFIG_CATALOGUE

@@ -24,11 +24,11 @@ from central_hub.operations.bootstrap import init_hub
 from central_hub.config import HubConfig
 from central_hub.sync.enrolment import issue_token
 from central_hub.store import open_store
-from edge_node.hub_link import SyncError
+from edge_node.sync.hub_link import SyncError
 from edge_node.node import init_node, open_data_dir
-from edge_node.simulate import simulate
-from edge_node.status import check_integrity
-from edge_node.sync import SyncClient
+from edge_node.demo.simulate import simulate
+from edge_node.sync.verification import check_integrity
+from edge_node.sync.client import SyncClient
 from protocol.chain import verify_chain
 from protocol.envelope import decode_event
 from protocol.keys import PublicKey

@@ -24,9 +24,9 @@ from central_hub.config import HubConfig
 from central_hub.identity import load_identity
 from central_hub.sync.tls import make_certificate, publish_pins
 from edge_node.app import create_app as create_edge_app
-from edge_node.hub_link import HubUntrusted
+from edge_node.sync.hub_link import HubUntrusted
 from edge_node.node import open_data_dir
-from edge_node.sync import SyncClient
+from edge_node.sync.client import SyncClient
 from edge_node.errors import ValidationError
 from live import BIN, free_port, run_cli, wait_http
 from protocol.config_docs import verify_manifest
@@ -342,7 +342,7 @@ def test_hub_https_headers_secure_cookie_and_no_store(tmp_path):
 
 
 def test_node_https_headers_secure_cookie_and_no_store(edge_node, edge_staff):
-    from edge_node import cases
+    from edge_node.cases import handling as cases
     no = cases.intake(edge_node, edge_staff["clerk"], item_code="MZ-JF-0005",
                       applicant=PERSON, materials=["M1", "M2", "M3", "M4", "M5"],
                       outcome="accept")["case"]

@@ -33,15 +33,15 @@ from sqlite_utils import Database
 from protocol import events as event_types
 from protocol.calendar import Calendar, YearNotice
 from protocol.catalogue import Catalogue, validate_catalogue
-from protocol.chain import ChainHead
+from protocol.chain import KEY_ROTATED, ChainHead
 from protocol.envelope import SignedEvent, decode_event, decode_event_fast, format_ts, \
     sign_event
 from protocol.errors import ChainError
-from protocol.keys import PrivateKey
-
+from protocol.keys import PrivateKey, PublicKey
 from web.sessions import SessionRecord
 
 from ..errors import NodeError, NotFound, SetupError
+from . import sync_state
 from .migrations import migrations
 
 __all__ = ["Store"]
@@ -492,25 +492,20 @@ class Store:
 
     def sync_state(self) -> dict[str, Any]:
         """The sync state (pinned hub keys, clock offset, last ack, last error, ...)."""
-        from . import sync_state
         return sync_state.read_state(self)
 
     def save_sync_state(self, **values: Any) -> None:
         """Set sync state fields in one transaction (None deletes a field)."""
-        from . import sync_state
         sync_state.write_state(self, values)
 
     def record_sync_round(self, round_: dict[str, Any]) -> None:
-        from . import sync_state
         sync_state.record_round(self, round_)
 
     def recent_sync_rounds(self, limit: int = 20) -> list[dict[str, Any]]:
-        from . import sync_state
         return sync_state.recent_rounds(self, limit)
 
     def events_from(self, first: int, limit: int = 1000) -> list[SignedEvent]:
         """Up to ``limit`` events from seq ``first`` on (resending after a hub's gap)."""
-        from . import sync_state
         return sync_state.events_from(self, first, limit)
 
     def append_key_rotation(self, new_key_hex: str) -> SignedEvent:
@@ -522,8 +517,6 @@ class Store:
         if self.key is None or self.node_code is None:
             raise SetupError("this store was opened without the node key",
                              zh="未加载节点密钥，不能写入事件")
-        from protocol.chain import KEY_ROTATED
-        from protocol.keys import PublicKey
         PublicKey.from_hex(new_key_hex)
         with self.transaction():
             head = self.chain_head()

@@ -1,4 +1,4 @@
-"""SQL of the requests for disclosure taken in at this window (edge_node/disclosure_requests.py)."""
+"""SQL of the requests for disclosure taken in at this window (edge_node/disclosure/applications.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQL of the centre's own 好差评 (edge_node/evaluations.py): one row per case and stage."""
+"""SQL of the centre's own 好差评 (edge_node/cases/evaluations.py): one row per case and stage."""
 
 from __future__ import annotations
 

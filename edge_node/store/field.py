@@ -1,5 +1,5 @@
 """SQL of sync in the field on the node (migration ``field_0001_attachment_uploads``):
-which attachments the hub holds whole. Used by ``edge_node/attachments_transport.py``."""
+which attachments the hub holds whole. Used by ``edge_node/sync/attachments.py``."""
 
 from __future__ import annotations
 

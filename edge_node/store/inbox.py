@@ -1,4 +1,4 @@
-"""SQL of the node's inbox (table of migration ``0007_inbox``; edge_node/inbox.py).
+"""SQL of the node's inbox (table of migration ``0007_inbox``; edge_node/cases/inbox.py).
 
 Writes run inside the caller's transaction, so an entry's status changes together with
 the event that changes it.

@@ -140,7 +140,7 @@ def _sync_rounds(db: Database) -> None:
 
 @migrations(name="0006_disclosure")
 def _disclosure(db: Database) -> None:
-    # Information disclosure (edge_node/disclosure.py; SQL in store/disclosure.py).
+    # Information disclosure (edge_node/disclosure/documents.py; SQL in store/disclosure.py).
     # ``data`` is protocol.disclosure.apply_document_event's projection (JSON).
     db.execute("""CREATE TABLE disclosure_docs (
         doc_id TEXT PRIMARY KEY,
@@ -164,7 +164,7 @@ def _disclosure(db: Database) -> None:
 
 @migrations(name="0007_inbox")
 def _inbox(db: Database) -> None:
-    # The node's inbox (edge_node/inbox.py; SQL in store/inbox.py): entries of the hub's
+    # The node's inbox (edge_node/cases/inbox.py; SQL in store/inbox.py): entries of the hub's
     # signed "inbox" document — cases forwarded here, results returned, on-line
     # applications, double takes to hand back. ``data`` is the entry as the hub sent it
     # (verified); ``status``: waiting, taken, done, gone (no longer offered), invalid.
@@ -185,7 +185,7 @@ def _inbox(db: Database) -> None:
 
 @migrations(name="field_0001_attachment_uploads")
 def _field_attachment_uploads(db: Database) -> None:
-    # Sync in the field (edge_node/attachments_transport.py, docs/sync-field.md): which
+    # Sync in the field (edge_node/sync/attachments.py, docs/sync-field.md): which
     # attachments the hub has confirmed whole. A row appears when an upload starts;
     # ``state`` is pending / done / refused (a limit the hub applies, with its code).
     db.execute("""CREATE TABLE attachment_uploads (
@@ -198,7 +198,7 @@ def _field_attachment_uploads(db: Database) -> None:
 
 @migrations(name="face_0001_notices")
 def _face_notices(db: Database) -> None:
-    # Notices and internal messages from the county (edge_node/notices.py, docs/hub-face.md):
+    # Notices and internal messages from the county (edge_node/notices/board.py, docs/hub-face.md):
     # the current config.notices document's entries addressed to this node, and who read
     # which (each reading is also a signed notice.read event that syncs to the hub).
     db.execute("""CREATE TABLE notices (
@@ -219,7 +219,7 @@ def _face_notices(db: Database) -> None:
 
 @migrations(name="face_0002_evaluations_given")
 def _face_evaluations_given(db: Database) -> None:
-    # 好差评 given at this centre's terminal (edge_node/evaluations.py): once per case and
+    # 好差评 given at this centre's terminal (edge_node/cases/evaluations.py): once per case and
     # stage; each is also a signed evaluation.given event that syncs to the hub.
     db.execute("""CREATE TABLE evaluations_given (
         case_no TEXT NOT NULL,
@@ -234,7 +234,7 @@ def _face_evaluations_given(db: Database) -> None:
 @migrations(name="disclosure_0002_window_requests")
 def _disclosure_window_requests(db: Database) -> None:
     # Requests for disclosure (依申请公开) taken in at this window off-line
-    # (edge_node/disclosure_requests.py): each is also a signed disclosure.request_received
+    # (edge_node/disclosure/applications.py): each is also a signed disclosure.request_received
     # event; the hub registers it and handles the reply.
     db.execute("""CREATE TABLE disclosure_requests_received (
         request_no TEXT PRIMARY KEY,

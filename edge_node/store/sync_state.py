@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from protocol.envelope import decode_event_fast
+
 PREFIX = "sync."
 KEEP_ROUNDS = 500
 
@@ -23,8 +25,8 @@ FIELDS: dict[str, type] = {
     "last_error_code": str, "last_error_zh": str, "last_error_network": bool,
     "clock_offset_ms": int, "rotation": dict, "initial_key": str,
     "config_versions": dict,
-    "hub_tls": dict,        # {"pins": [hex], "source", "version", "digest"} (edge_node/tls.py)
-    # sync in the field (edge_node/usb.py, restore.py, attachments_transport.py)
+    "hub_tls": dict,        # {"pins": [hex], "source", "version", "digest"} (edge_node/sync/tls.py)
+    # sync in the field (edge_node/sync/: usb.py, restore.py, attachments.py)
     "resend_from": int, "epoch": dict, "push_version": str, "last_export": dict,
 }
 
@@ -108,7 +110,6 @@ def recent_rounds(store, limit: int = 20) -> list[dict[str, Any]]:
 
 def events_from(store, first: int, limit: int):
     """Up to ``limit`` events from seq ``first`` on, in seq order (resending after a gap)."""
-    from protocol.envelope import decode_event_fast
     rows = store.conn.execute(
         "SELECT canonical, signature FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
         (first, limit)).fetchall()

@@ -17,24 +17,6 @@
 | ``supervision`` | ``GET /supervision`` (local warnings), ``GET /supervision/cases/{case_no}`` (one case's, a partial) |
 | ``notices`` | ``GET /notices``, ``GET /notices/{id}``, ``POST /notices/{id}/read`` (county notices; reading is a ``notice.read`` event) |
 
-Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share.
+Every module exposes ``routes(ui) -> list[Route]``; ``common`` holds what they share. The
+one route table, in this order, is ``SCREENS`` in :mod:`edge_node.app`.
 """
-
-from __future__ import annotations
-
-from starlette.routing import BaseRoute
-
-from . import admin, api, auth, cases, disclosure, intake, queue, receipts, search, selfservice
-from . import disclosure_requests  # 依申请公开 at the window (docs/disclosure.md)
-from . import inbox   # cross-level handling (docs/cross-level.md)
-from . import notices  # notices from the county (docs/hub-face.md)
-from . import supervision  # local supervision warnings (docs/supervision.md)
-from .common import Ui
-
-
-def build_routes(ui: Ui) -> list[BaseRoute]:
-    out: list[BaseRoute] = []
-    for module in (auth, queue, intake, cases, search, receipts, admin, selfservice, api,
-                   disclosure, disclosure_requests, inbox, notices, supervision):
-        out += module.routes(ui)
-    return out

@@ -16,7 +16,7 @@ from protocol.lifecycle import ROLE_LABELS
 from web.errors import ValidationErrors
 from web.flash import flash
 
-from .. import users
+from ..accounts import users
 from ..errors import NodeError, NotFound, ValidationError
 from ..store import queries
 from .common import Ui, all_texts, page, read_form, redirect, require_user, text

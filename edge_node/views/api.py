@@ -9,7 +9,8 @@ from starlette.routing import Route
 from web import security
 from web.inputs import loads_json
 
-from .. import cases, users
+from ..accounts import users
+from ..cases import handling as cases
 from ..errors import PermissionDenied, ValidationError
 from .common import Ui, end_session, require_case_reader, require_user, start_session
 

@@ -17,7 +17,7 @@ from web import security
 from web.errors import ValidationErrors
 from web.flash import flash
 
-from .. import users
+from ..accounts import users
 from .common import (
     Ui,
     end_session,

@@ -22,7 +22,8 @@ from web.flash import flash
 from web.inputs import to_int
 from web.templating import is_htmx
 
-from .. import cases, deadlines, evaluations
+from ..cases import deadlines, evaluations
+from ..cases import handling as cases
 from ..errors import NotFound, PermissionDenied, TransitionError, ValidationError
 from .common import ROLE_ORDER, WORK_ROLES, Ui, all_texts, choice, \
     deadline_marks, page, queue_window, read_form, redirect, require_case_reader, \

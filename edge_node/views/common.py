@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from protocol.calendar import add_working_days, shanghai_date
-from protocol.lifecycle import ROLE_LABELS
+from protocol.calendar import add_working_days, remaining_working_days, shanghai_date
+from protocol.lifecycle import CLOCK_STATES, ROLE_LABELS
 from web import security
 from web.errors import ValidationErrors
 from web.flash import flash
@@ -40,10 +40,11 @@ from web.sessions import (
 )
 from web.templating import render
 
-from .. import sync_status
 from ..config import NodeConfig
 from ..errors import NotSignedIn, PermissionDenied
 from ..node import Node
+from ..store.queries import QueueWindow
+from ..sync import status_views as sync_status
 
 STAFF_ROLES = ("clerk", "handler", "reviewer", "approver", "head", "supervisor")
 WORK_ROLES = ("clerk", "handler", "reviewer", "approver", "head")
@@ -308,7 +309,6 @@ def redirect(request: Request, url: str) -> Response:
 
 def queue_window(ui: Ui, previous_visit: dt.date | None = None):
     """The dates that split the work queue (see docs/edge-screens.md, "newly overdue")."""
-    from ..store.queries import QueueWindow
 
     calendar = ui.node.store.calendar()
     today = ui.today()
@@ -329,8 +329,6 @@ def queue_window(ui: Ui, previous_visit: dt.date | None = None):
 
 def deadline_marks(ui: Ui, state: Mapping, window) -> dict:
     """Remaining working days and the marks a row shows: near / overdue / newly."""
-    from protocol.calendar import remaining_working_days
-    from protocol.lifecycle import CLOCK_STATES
 
     deadline = state.get("deadline") or {}
     due = deadline.get("due")

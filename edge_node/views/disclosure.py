@@ -27,8 +27,9 @@ from protocol import disclosure as rules
 from web import security
 from web.errors import ValidationErrors
 
-from .. import disclosure
+from ..disclosure import documents as disclosure
 from ..errors import NotFound, PermissionDenied, ValidationError
+from ..store import disclosure as sql
 from .common import STAFF_ROLES, Ui, page, redirect, require_user
 
 MAX_FILES = 5
@@ -136,7 +137,6 @@ def routes(ui: Ui) -> list[Route]:
 
     async def attachment(request: Request) -> Response:
         require_user(ui, request, STAFF_ROLES)
-        from ..store import disclosure as sql
         sha = request.path_params["sha"]
         row = sql.attachment(node.store, sha)
         path = disclosure.attachment_path(node, sha)

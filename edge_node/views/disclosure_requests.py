@@ -1,4 +1,4 @@
-"""依申请公开 at the window (edge_node/disclosure_requests.py).
+"""依申请公开 at the window (edge_node/disclosure/applications.py).
 
 | route | what |
 |---|---|
@@ -16,7 +16,7 @@ from starlette.routing import Route
 from protocol import disclosure as rules
 from web.errors import ValidationErrors
 
-from .. import disclosure_requests as window
+from ..disclosure import applications as window
 from ..errors import NotFound, ValidationError
 from .common import STAFF_ROLES, Ui, page, read_form, redirect, require_user
 

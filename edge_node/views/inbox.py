@@ -1,5 +1,5 @@
 """The inbox (收件箱): cases forwarded here, results returned, on-line applications, with
-their age; forwarding (上报) and returning results (结果回传). Domain: edge_node/inbox.py.
+their age; forwarding (上报) and returning results (结果回传). Domain: edge_node/cases/inbox.py.
 
 | route | what |
 |---|---|
@@ -19,8 +19,8 @@ from starlette.routing import Route
 from protocol import lifecycle, routing as rules
 from web.errors import ValidationErrors
 
-from .. import inbox
-from ..catalogue import current_catalogue
+from ..cases import inbox
+from ..cases.catalogue import current_catalogue
 from ..errors import NodeError, NotFound
 from .common import STAFF_ROLES, WORK_ROLES, Ui, page, read_form, redirect, require_user
 

@@ -14,8 +14,10 @@ from protocol.catalogue import fee_fen
 from web.errors import ValidationErrors
 from web.flash import flash
 
-from .. import applicants, cases, users
-from .. import catalogue as node_catalogue
+from ..accounts import users
+from ..cases import applicants
+from ..cases import catalogue as node_catalogue
+from ..cases import handling as cases
 from ..errors import NotFound, ValidationError
 from .common import Ui, all_texts, page, read_form, redirect, require_user, text
 

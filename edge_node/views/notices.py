@@ -1,6 +1,6 @@
 """Notices from the county (通知公告 / 内部消息): ``GET /notices`` (unread first marked),
 ``GET /notices/{id}``, ``POST /notices/{id}/read`` (records the reading as a signed
-``notice.read`` event). Domain: edge_node/notices.py."""
+``notice.read`` event). Domain: edge_node/notices/board.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from web.inputs import parse_int
 
-from .. import notices
+from ..notices import board as notices
 from .common import ROLE_ORDER, STAFF_ROLES, Ui, page, read_form, redirect, require_user
 
 ALL_ROLES = STAFF_ROLES    # the node's staff (administrators manage accounts only)

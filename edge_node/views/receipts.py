@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from protocol import lifecycle
 
-from .. import cases
-from .. import catalogue as node_catalogue
+from ..cases import catalogue as node_catalogue
+from ..cases import handling as cases
 from ..errors import NotFound
 from .cases import receipts_for
 from .common import Ui, page, require_case_reader

@@ -7,7 +7,7 @@
   (``Ui.lookup_limiter``) and per case number (failed look-ups throttled like failed
   sign-ins); shows nothing personal beyond the masked name. The code is posted (CSRF-
   checked), so it never appears in a URL or the browser history of a shared terminal.
-* ``POST /kiosk/rate``: 好差评 of the stage just reached (:mod:`edge_node.evaluations`),
+* ``POST /kiosk/rate``: 好差评 of the stage just reached (:mod:`edge_node.cases.evaluations`),
   for ten minutes after a successful look-up of that case in the same terminal session
   (the session, not the page, holds which case was proven).
 """
@@ -26,8 +26,8 @@ from web import security
 from web.errors import ValidationErrors
 from web.inputs import same_secret
 
-from .. import catalogue as node_catalogue
-from .. import evaluations
+from ..cases import catalogue as node_catalogue
+from ..cases import evaluations
 from ..errors import NotFound, ValidationError
 from .common import Ui, page, read_form, text
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from protocol.supervision import LEVEL_LABELS
 
-from ..supervision import case_warnings, current_rules, local_warnings
+from ..cases.supervision import case_warnings, current_rules, local_warnings
 from .common import STAFF_ROLES, Ui, page, require_user
 
 

@@ -30,10 +30,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from edge_node import users  # noqa: E402
+from edge_node.accounts import users  # noqa: E402
 from edge_node.node import init_node, open_data_dir  # noqa: E402
-from edge_node.simulate import simulate  # noqa: E402
-from edge_node.status import check_integrity  # noqa: E402
+from edge_node.demo.simulate import simulate  # noqa: E402
+from edge_node.sync.verification import check_integrity  # noqa: E402
 
 PASSWORD = "bench-pass-1"
 INTAKE = {"item": "MZ-JF-0005", "outcome": "accept", "materials": ["M1", "M2", "M3", "M4", "M5"],

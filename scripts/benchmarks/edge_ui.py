@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from edge_node.node import init_node, open_data_dir  # noqa: E402
-from edge_node.simulate import simulate  # noqa: E402
+from edge_node.demo.simulate import simulate  # noqa: E402
 
-SIM_PASSWORD = "sim-window-2026"       # edge_node.simulate's staff accounts
+SIM_PASSWORD = "sim-window-2026"       # edge_node.demo.simulate's staff accounts
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

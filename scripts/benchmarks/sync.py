@@ -45,8 +45,8 @@ from central_hub.config import HubConfig  # noqa: E402
 from central_hub.sync.enrolment import issue_token  # noqa: E402
 from central_hub.store import open_store  # noqa: E402
 from edge_node.node import init_node  # noqa: E402
-from edge_node.simulate import simulate  # noqa: E402
-from edge_node.sync import SyncClient  # noqa: E402
+from edge_node.demo.simulate import simulate  # noqa: E402
+from edge_node.sync.client import SyncClient  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("faultproxy", ROOT / "scripts" / "faultproxy.py")
 faultproxy = importlib.util.module_from_spec(_spec)

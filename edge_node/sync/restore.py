@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from protocol.batch import decode_batch
+from protocol.calendar import Calendar
 from protocol.chain import ChainHead, verify_chain
 from protocol.disclosure import apply_document_event
 from protocol.document import verify_document
@@ -43,12 +44,19 @@ from protocol.lifecycle import project
 from protocol.request_auth import sign_enrolment
 from web.inputs import ascii_digits
 
-from .config import NODE_FILE, SECRET_FILE, load_config, write_secret
-from .errors import SetupError
+from ..accounts import users as accounts
+from ..cases import catalogue as node_catalogue
+from ..config import NODE_FILE, SECRET_FILE, load_config, write_secret
+from ..errors import SetupError
+from ..node import open_node
+from ..store import Store
+from ..store import evaluations as evaluations_sql
+from ..store import field as sql
+from ..store.disclosure import save_document
+from .client import SyncClient, default_http, node_tls_pins, norm_fingerprint, \
+    split_pinned_token, write_hub_url
 from .hub_link import REFUSAL_ZH, HubRefused, HubUnreachable, HubUntrusted, SyncError
-from .store import Store
-from .store import evaluations as evaluations_sql
-from .store import field as sql
+from .verification import verify_log
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +254,6 @@ def rebuild_projections(node, *, keep_users: bool = False) -> dict:
                     "roles": tuple(b.get("roles") or ()), "password_hash": UNUSABLE_PASSWORD,
                     "active": True, "created": env.get("ts")}
         for state, seq in docs.values():
-            from .store.disclosure import save_document
             save_document(store, state, seq)
         for user in users.values():
             store.add_user(user)
@@ -290,9 +297,6 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
                      expect_fingerprint: str | None = None, admin_password: str | None = None,
                      clock=None) -> dict:
     """Rebuild a node whose disk died from the hub (see the module docs)."""
-    from . import users
-    from .node import open_node
-    from .sync import SyncClient, _norm_fp, _write_hub_url, default_http, split_pinned_token
     data_dir = Path(data_dir)
     hub_url = hub_url.rstrip("/")
     token, pin = split_pinned_token(token, hub_url, "恢复令牌")
@@ -309,7 +313,7 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
         except (KeyError, TypeError, ProtocolError) as exc:
             raise HubUntrusted(f"the restore answer does not verify: {exc}",
                                zh="县级平台的恢复答复无法验证，未恢复", code="epoch_invalid") from None
-        if expect_fingerprint and _norm_fp(expect_fingerprint) != _norm_fp(signing.fingerprint):
+        if expect_fingerprint and norm_fingerprint(expect_fingerprint) != norm_fingerprint(signing.fingerprint):
             raise HubUntrusted("hub key fingerprint differs from the expected one",
                                zh=f"县级平台密钥指纹 {signing.fingerprint} 与预期不符，未恢复",
                                code="hub_fingerprint_mismatch")
@@ -324,8 +328,6 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
         config = load_config(data_dir, clock=clock) if clock else load_config(data_dir)
         node = open_node(config, create=True)
         try:
-            from protocol.calendar import Calendar
-            from . import catalogue as node_catalogue
             node.store.save_calendar(Calendar.seeded())
             node.store.save_catalogue(node_catalogue.sample_catalogue(), "sample")
             node.store.save_sync_state(
@@ -339,12 +341,11 @@ def restore_from_hub(data_dir: str | os.PathLike, hub_url: str, token: str, *, h
             downloaded = download_log(node, client.link, epoch, key)
             counts = rebuild_projections(node)
             if node.store.user_by_username("admin") is None:
-                password = admin_password or users.generate_password("admin", "系统管理员")
-                users.create_user(node, "admin", "系统管理员", ("admin",), password, actor=None)
+                password = admin_password or accounts.generate_password("admin", "系统管理员")
+                accounts.create_user(node, "admin", "系统管理员", ("admin",), password, actor=None)
             else:
-                password = users.reset_password(node, "admin", admin_password)
-            _write_hub_url(data_dir, hub_url)
-            from .status import verify_log
+                password = accounts.reset_password(node, "admin", admin_password)
+            write_hub_url(data_dir, hub_url)
             ok, error, _ = verify_log(node)
             if not ok:
                 raise RestoreError(f"the rebuilt log does not verify: {error}",
@@ -383,8 +384,6 @@ def _empty(data_dir: Path) -> None:
 
 def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str | None,
                          http, clock) -> dict:
-    from .node import open_node
-    from .sync import SyncClient, default_http, node_tls_pins, split_pinned_token
     _extract_backup(backup, data_dir)
     config = load_config(data_dir, clock=clock) if clock else load_config(data_dir)
     node = open_node(config)
@@ -426,7 +425,6 @@ def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str 
         downloaded = download_log(node, client.link, epoch, key)
         _install_key(node, key)
         counts = rebuild_projections(node, keep_users=True) if downloaded else {}
-        from .status import verify_log
         ok, error, _ = verify_log(node)
         if not ok:
             raise RestoreError(f"the restored log does not verify: {error}",
@@ -442,26 +440,3 @@ def _restore_from_backup(data_dir: Path, backup: Path, token: str, hub_url: str 
 
 __all__ = ["backup_node", "restore_from_hub", "restore_from_backup", "rebuild_projections",
            "download_log", "verify_epoch", "RestoreError"]
-
-
-def epoch_boundaries(node) -> dict[int, PublicKey]:
-    """seq -> key for each restore epoch of this node's log (from the hub's newest epoch
-    statement, which lists every key with the seq it starts at; entries that follow a
-    ``node.key_rotated`` event are rotations, which the chain check follows by itself)."""
-    epoch = node.store.sync_state().get("epoch")
-    if not epoch:
-        return {}
-    try:
-        keys = json.loads(epoch["statement"]["document"])["body"]["keys"]
-    except (KeyError, TypeError, ValueError):
-        return {}
-    out = {}
-    for entry in keys:
-        seq = entry.get("from_seq")
-        if type(seq) is not int or seq <= 1:
-            continue
-        row = node.store.events_from(seq - 1, 1)
-        if row and row[0].seq == seq - 1 and row[0].type == "node.key_rotated":
-            continue
-        out[seq] = PublicKey.from_hex(entry["public_key"])
-    return out

@@ -13,7 +13,7 @@ from importlib import resources
 from protocol.canonical import canonical_bytes
 from protocol.catalogue import Catalogue, validate_catalogue
 
-from .errors import NotFound, SetupError
+from ..errors import NotFound, SetupError
 
 
 def sample_catalogue() -> Catalogue:

@@ -1,4 +1,4 @@
-"""Sync with the county hub: enrolment, push, pull, key rotation, the background service.
+"""Sync with the county hub: enrolment, push, pull, status.
 
 :meth:`SyncClient.sync_once` is the unit of work (after litestream's ``Sync()``):
 
@@ -18,54 +18,54 @@
 Each round updates the sync state (``Store.save_sync_state``) and appends a row to
 ``sync_rounds``; the header indicator and the /sync page read only those.
 
-:class:`SyncService` is the thin shell ``edge-node serve`` runs: a ``schedule.Scheduler``
-instance in a background thread with its *own* node (own SQLite connection), calling
-``sync_once`` every ``sync_interval`` seconds, with capped exponential back-off and
-jitter while rounds fail.
+Key rotation is in :mod:`edge_node.sync.keys`; :class:`~edge_node.sync.loop.SyncService`
+(``edge-node serve``'s background thread) calls ``sync_once`` on a schedule.
 """
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
+import json
 import logging
 import os
-import random
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import schedule
+import httpx
 
 from protocol.ack import Ack, verify_ack
 from protocol.batch import encode_batch, split_batches
 from protocol.calendar import Calendar
 from protocol.catalogue import validate_catalogue
-from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, CONFIG_TLS, \
+from protocol.config_docs import CONFIG_CALENDAR, CONFIG_CATALOGUE, CONFIG_TLS, INBOX, \
     verify_config, verify_manifest
-from protocol.config_docs import CONFIG_NOTICES   # notices (issue #8, edge_node/notices.py)
+from protocol.config_docs import CONFIG_NOTICES   # notices (edge_node/notices/board.py)
 from protocol.document import verify_document
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
-from protocol.keys import PrivateKey, PublicKey, load_private_key, save_private_key
+from protocol.keys import PrivateKey, PublicKey, load_private_key
 from protocol.request_auth import sign_enrolment
 from protocol.tls import TlsPinError, split_token, validate_tls_content
 
-from . import catalogue as node_catalogue
-from . import deadlines
-from .config import NODE_FILE
-from .errors import NodeError, SetupError, ValidationError
-from .hub_link import REFUSAL_ZH, HubLink, HubRefused, HubUnreachable, HubUntrusted, \
-    NotEnrolled, SyncError
+from ..cases import catalogue as node_catalogue
+from ..cases import deadlines
+from ..cases import inbox   # cross-level handling (docs/cross-level.md): the node's inbox
+from ..cases.supervision import apply_rules
+from ..config import NODE_FILE
+from ..errors import NodeError, SetupError, ValidationError
+from ..notices.board import apply_notices
+from .attachments import upload_attachments
+from .hub_link import REFUSAL_ZH, HubLink, HubRefused, HubUntrusted, SyncError
+from .keys import OLD_KEY_FILE, finish_acknowledged_rotation
 from .tls import hub_ssl_context
+from .usb import push_version as configured_version
+from .usb import resend_start
 
 log = logging.getLogger(__name__)
 
 BATCH_CONTENT_TYPE = "application/x-township-batch"
-OLD_KEY_FILE = "node-old.key"
-NEXT_KEY_FILE = "node-next.key"
-SERVE_LOCK_FILE = "serve.lock"
 
 #: Default batch bounds: about 250 events of ~1 KB compress to ~40 KB, five seconds at
 #: 64 kbit/s, so a lost connection costs little and an ack comes often.
@@ -75,15 +75,14 @@ MAX_BATCH_RAW_BYTES = 256 * 1024
 MAX_GAP_RESENDS = 3
 
 PULLED_KINDS = (CONFIG_CATALOGUE, CONFIG_CALENDAR, CONFIG_NOTICES,
-                "config.rules")   # supervision rules (issue #9, edge_node/supervision.py)
+                "config.rules")   # supervision rules (issue #9, edge_node/cases/supervision.py)
 
 
 def default_http(timeout: float = 60.0, pins: Callable[[], Any] | None = None):
     """The HTTP client a node uses when none is injected.
 
-    ``pins()`` gives the hub's TLS pins at each new connection (edge_node/tls.py): with
+    ``pins()`` gives the hub's TLS pins at each new connection (edge_node/sync/tls.py): with
     pins, an https hub must present a pinned key; without, ordinary CA verification."""
-    import httpx
     # keep-alive shorter than uvicorn's 5 s, so an idle connection is not reused as the hub
     # closes it
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False,
@@ -149,7 +148,6 @@ class SyncClient:
                  request_timeout: float | None = None,
                  push_version: tuple[int, int] | None = None,
                  attachment_budget_bytes: int = 4 * 1024 * 1024) -> None:
-        from .usb import push_version as configured_version
         self.node = node
         self.push_version = push_version or configured_version(node)
         self.attachment_budget_bytes = attachment_budget_bytes
@@ -188,10 +186,9 @@ class SyncClient:
         token, pin = split_pinned_token(token, hub_url)
         self._enrol_pins = (pin,) if pin else ()
         self.link.hub_url = hub_url
-        key = self._request_key()
+        key = self.request_key()
         body = {"token": token, "public_key": key.public.hex,
                 "proof": sign_enrolment(key, token)}
-        import json
         answer = self.link.request("POST", "/sync/v1/enroll",
                                    json.dumps(body).encode("utf-8"),
                                    content_type="application/json", signed=False,
@@ -216,7 +213,7 @@ class SyncClient:
             raise HubUntrusted("the enrolment statement names other keys",
                                zh="县级平台的接入答复与本节点密钥不符，未接入",
                                code="enrolment_invalid")
-        if expect_fingerprint and _norm_fp(expect_fingerprint) != _norm_fp(signing.fingerprint):
+        if expect_fingerprint and norm_fingerprint(expect_fingerprint) != norm_fingerprint(signing.fingerprint):
             raise HubUntrusted(
                 f"hub key fingerprint {signing.fingerprint} differs from the expected one",
                 zh=f"县级平台密钥指纹 {signing.fingerprint} 与预期不符，未接入（可能连到了假冒的平台）",
@@ -233,7 +230,7 @@ class SyncClient:
             status="active", initial_key=state.get("initial_key") or _initial_key(self.node),
             last_error_code=None, last_error_zh=None, last_error_network=None)
         self.link.save_offset(force=True)
-        _write_hub_url(self.node.config.data_dir, hub_url)
+        write_hub_url(self.node.config.data_dir, hub_url)
         self._enrol_pins = ()
         log.info("enrolled with hub %s (%s)", hub_url, signing.fingerprint)
         return {"hub_name": hub.get("name"), "fingerprint": signing.fingerprint,
@@ -324,7 +321,6 @@ class SyncClient:
     def push(self, report: RoundReport | None = None) -> RoundReport:
         """Send every unacknowledged event; see the module docs."""
         report = report if report is not None else RoundReport()
-        from .usb import resend_start
         store = self.store
         start = resend_start(self.node)
         stalls = 0
@@ -338,7 +334,7 @@ class SyncClient:
             try:
                 answer = self.link.request("POST", f"/sync/v1/push?head={head}", body,
                                            content_type=BATCH_CONTENT_TYPE,
-                                           key=self._request_key(),
+                                           key=self.request_key(),
                                            timeout=self.request_timeout)
                 ack = self._ack(answer.data)
             except HubRefused as exc:
@@ -376,8 +372,6 @@ class SyncClient:
         epoch = self.store.sync_state().get("epoch")
         if not epoch or epoch.get("public_key") != self.node.key.public.hex:
             return False
-        import hashlib
-        import json
         statement = epoch["statement"]
         digest = hashlib.sha256(statement["document"].encode("utf-8")).hexdigest()
         body = json.dumps({"statement": statement,
@@ -389,9 +383,8 @@ class SyncClient:
         return True
 
     def upload_attachments(self, report: RoundReport | None = None):
-        """The attachment phase (``attachments_transport``): after the events, with its
+        """The attachment phase (``sync.attachments``): after the events, with its
         own budget; its failures are recorded in the report, never raised."""
-        from .attachments_transport import upload_attachments
         try:
             result = upload_attachments(self, budget_bytes=self.attachment_budget_bytes)
         except Exception:     # attachments must never stop the events' round
@@ -424,7 +417,7 @@ class SyncClient:
             finish_acknowledged_rotation(self.node)
         return newly
 
-    def _request_key(self) -> PrivateKey:
+    def request_key(self) -> PrivateKey:
         """The key requests are signed with: the old one until the hub acked a rotation."""
         rotation = self.store.sync_state().get("rotation")
         if rotation and self.store.acked_seq() < rotation["seq"]:
@@ -438,7 +431,7 @@ class SyncClient:
     def pull(self, report: RoundReport | None = None) -> RoundReport:
         """Fetch the manifest; apply each configuration whose digest changed."""
         report = report if report is not None else RoundReport()
-        answer = self.link.request("GET", "/sync/v1/manifest", key=self._request_key())
+        answer = self.link.request("GET", "/sync/v1/manifest", key=self.request_key())
         manifest = self.link.verified(verify_manifest, answer.data)
         if isinstance(answer.data, dict) and answer.data.get("tls") is not None:
             self._apply_tls(answer.data["tls"])
@@ -448,15 +441,39 @@ class SyncClient:
             if entry is None or (applied.get(kind) or {}).get("digest") == entry.digest:
                 continue
             answer = self.link.request("GET", f"/sync/v1/config/{kind}?version={entry.version}",
-                                       key=self._request_key())
+                                       key=self.request_key())
             doc = self.link.verified(
                 lambda w, key, k=kind, e=entry: verify_config(w, key, k, version=e.version,
                                                               digest=e.digest), answer.data)
             self._apply_config(doc, applied)
             report.applied.append(kind)
-        from . import inbox   # cross-level handling (docs/cross-level.md): the node's inbox
-        inbox.pull_inbox(self, report)
+        self.pull_inbox(report)
         return report
+
+    def pull_inbox(self, report: RoundReport | None = None) -> bool:
+        """Fetch this node's inbox document (cross-level handling, docs/cross-level.md) if
+        the hub has a newer one, verify it with the pinned hub key and apply it
+        (``cases.inbox.apply_inbox``). True if something was applied (events may have been
+        written: the round pushes them)."""
+        node = self.node
+        have = int(node.store.meta(inbox.META_VERSION, "0") or 0)
+        try:
+            answer = self.link.request("GET", f"{inbox.INBOX_PATH}?have={have}",
+                                       key=self.request_key())
+        except SyncError as exc:
+            if getattr(exc, "http_status", None) == 404:   # a hub without inboxes
+                return False
+            raise
+        data = answer.data or {}
+        if not isinstance(data, dict) or "document" not in data:
+            return False
+        doc = self.link.verified(lambda w, key: verify_config(w, key, INBOX), data)
+        if doc.version <= have:
+            return False
+        inbox.apply_inbox(node, doc.content, doc.version)
+        if report is not None:
+            report.applied.append(INBOX)
+        return True
 
     def _apply_config(self, doc, applied: dict) -> None:
         node, store = self.node, self.store
@@ -476,10 +493,8 @@ class SyncClient:
                         log.info("hub calendar %d is older than ours (%d): kept ours",
                                  calendar.version, current)
                 elif doc.kind == "config.rules":
-                    from .supervision import apply_rules
                     apply_rules(node, doc)
                 elif doc.kind == CONFIG_NOTICES:
-                    from .notices import apply_notices
                     apply_notices(node, doc)
                 store.save_sync_state(config_versions=updated)
         except (ProtocolError, ValidationError) as exc:
@@ -512,7 +527,7 @@ class SyncClient:
     def report_status(self) -> dict:
         head = self.store.chain_head().seq
         answer = self.link.request("GET", f"/sync/v1/status?head={head}",
-                                   key=self._request_key())
+                                   key=self.request_key())
         data = answer.data
         status = data.get("status") if isinstance(data, dict) else None
         if status in ("active", "quarantined", "revoked"):
@@ -546,7 +561,7 @@ class SyncClient:
         return report
 
 
-def _norm_fp(text: str) -> str:
+def norm_fingerprint(text: str) -> str:
     return text.replace("-", "").replace(" ", "").lower()
 
 
@@ -559,248 +574,11 @@ def _initial_key(node) -> str:
     return node.key.public.hex
 
 
-def _write_hub_url(data_dir: Path, hub_url: str) -> None:
+def write_hub_url(data_dir: Path, hub_url: str) -> None:
     """Record the hub URL in node.json's settings too (atomic replace)."""
-    import json
     path = Path(data_dir) / NODE_FILE
     info = json.loads(path.read_text("utf-8"))
     info.setdefault("settings", {})["hub_url"] = hub_url
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", "utf-8")
     os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------- key rotation
-
-
-def _serve_lock(data_dir: str | os.PathLike):
-    return open(Path(data_dir) / SERVE_LOCK_FILE, "a+")
-
-
-def hold_serve_lock(data_dir: str | os.PathLike):
-    """Take the data directory's serve lock (``edge-node serve``); returns the open file
-    (keep it open while serving). Raises SetupError when another server holds it."""
-    handle = _serve_lock(data_dir)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise SetupError(f"another edge-node serve is running on {data_dir}",
-                         zh="此数据目录已有一个 edge-node serve 在运行") from None
-    return handle
-
-
-def rotate_key(node) -> dict:
-    """Rotate the node's key: a ``node.key_rotated`` event signed by the old key names the
-    new one; later events are signed by the new key, while requests stay signed with the
-    old key until the hub acknowledges the event (docs/sync.md, "Node key rotation").
-
-    Crash-safe: the new key is written to node-next.key and the old one copied to
-    node-old.key before the event commits; node.key is replaced after. A crash in between
-    is finished by :func:`recover_key_rotation`.
-    """
-    data_dir = Path(node.config.data_dir)
-    state = node.store.sync_state()
-    if not state.get("hub_signing_key"):
-        raise SetupError("enrol before rotating the key",
-                         zh="请先接入县级平台（edge-node enroll），再更换节点密钥")
-    if state.get("rotation"):
-        raise SetupError("a key rotation is waiting for the hub's acknowledgement",
-                         zh="上一次更换的密钥尚未得到县级平台确认，请先同步（edge-node sync）")
-    lock = _serve_lock(data_dir)
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise SetupError("stop edge-node serve before rotating the key",
-                             zh="请先停止 edge-node serve，再更换节点密钥") from None
-        recover_key_rotation(node)
-        old = node.key
-        new = PrivateKey.generate()
-        for name in (NEXT_KEY_FILE, OLD_KEY_FILE):
-            (data_dir / name).unlink(missing_ok=True)
-        save_private_key(new, data_dir / NEXT_KEY_FILE)
-        save_private_key(old, data_dir / OLD_KEY_FILE)
-        with node.store.transaction():
-            event = node.store.append_key_rotation(new.public.hex)
-            node.store.save_sync_state(rotation={"seq": event.seq, "new_key": new.public.hex,
-                                                 "old_key": old.public.hex})
-        _fsync_dir(data_dir)
-        os.replace(data_dir / NEXT_KEY_FILE, data_dir / "node.key")
-        _fsync_dir(data_dir)
-        node.key = new
-        node.store.key = new
-    finally:
-        lock.close()
-    log.info("node key rotated at seq %d: %s -> %s", event.seq, old.public.fingerprint,
-             new.public.fingerprint)
-    return {"seq": event.seq, "old": old.public.fingerprint, "new": new.public.fingerprint}
-
-
-def recover_key_rotation(node) -> None:
-    """Finish or undo a key rotation a crash interrupted (idempotent; cheap when none)."""
-    data_dir = Path(node.config.data_dir)
-    next_path, old_path = data_dir / NEXT_KEY_FILE, data_dir / OLD_KEY_FILE
-    rotation = node.store.sync_state().get("rotation")
-    if next_path.exists():
-        pending = load_private_key(next_path)
-        if rotation and rotation["new_key"] == pending.public.hex:
-            os.replace(next_path, data_dir / "node.key")     # committed: finish
-            _fsync_dir(data_dir)
-            node.key = pending
-            node.store.key = pending
-            log.warning("finished an interrupted key rotation")
-        else:
-            next_path.unlink()                               # never committed: undo
-            if not rotation:
-                old_path.unlink(missing_ok=True)
-    elif not rotation and old_path.exists():
-        old_path.unlink()
-
-
-def finish_acknowledged_rotation(node) -> None:
-    """The hub acknowledged the rotation event: drop the old key."""
-    (Path(node.config.data_dir) / OLD_KEY_FILE).unlink(missing_ok=True)
-    node.store.save_sync_state(rotation=None)
-    log.info("the hub acknowledged the key rotation; the old key is deleted")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------- the service
-
-
-class SyncService:
-    """Background sync for ``edge-node serve`` (see module docs).
-
-    ``run_now(wait)`` asks for a round at once and waits up to ``wait`` seconds for it
-    (the /sync page's button). The thread opens its own node with ``open_node(config)``.
-    """
-
-    def __init__(self, config, *, http_factory: Callable[[], Any] | None = None,
-                 interval: float | None = None, backoff_base: float = 5.0,
-                 backoff_cap: float = 600.0, rng: Callable[[], float] = random.random,
-                 client_options: dict | None = None) -> None:
-        self.config = config
-        self.http_factory = http_factory   # None: the client's own, with the node's pins
-        self.interval = max(1.0, float(interval or config.sync_interval))
-        self.backoff_base = backoff_base
-        self.backoff_cap = max(backoff_cap, self.interval)
-        self.rng = rng
-        self.client_options = client_options or {}
-        self.failures = 0
-        self.rounds = 0
-        self.last_report: RoundReport | None = None
-        self.last_error: SyncError | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._done = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    # -- control
-
-    def start(self) -> "SyncService":
-        self._thread = threading.Thread(target=self._main, name="edge-node-sync", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run_now(self, wait: float = 0.0) -> bool:
-        """Trigger a round; True when one finished within ``wait`` seconds."""
-        with self._done:
-            target = self.rounds + 1
-        self._wake.set()
-        deadline = time.monotonic() + wait
-        with self._done:
-            while self.rounds < target:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._done.wait(left)
-        return True
-
-    def next_delay(self) -> float:
-        """Seconds until the next round: the interval, or capped exponential back-off
-        with jitter (50-100 %) after failures."""
-        if self.failures == 0:
-            return self.interval
-        raw = min(self.backoff_cap, self.backoff_base * 2 ** (self.failures - 1))
-        if self.last_error is not None and not self.last_error.network:
-            raw = max(raw, min(self.backoff_cap, 60.0))   # refusals: no hammering
-        return max(1.0, raw * (0.5 + 0.5 * self.rng()))
-
-    # -- the thread
-
-    def _main(self) -> None:
-        from .node import open_node
-        try:
-            node = open_node(self.config)
-        except Exception:
-            log.exception("sync service cannot open the node")
-            return
-        http = self.http_factory() if self.http_factory is not None else None
-        client = SyncClient(node, http, **self.client_options)
-        scheduler = schedule.Scheduler()
-        try:
-            recover_key_rotation(node)
-            self._round(client)
-            while not self._stop.is_set():
-                if not scheduler.jobs:   # each job is one round; the next gets a new delay
-                    scheduler.every(self.next_delay()).seconds.do(self._scheduled, client)
-                idle = scheduler.idle_seconds or 0.0
-                if self._wake.wait(timeout=min(max(idle, 0.05), 1.0)):
-                    self._wake.clear()
-                    if self._stop.is_set():
-                        break
-                    scheduler.clear()
-                    self._round(client)
-                else:
-                    scheduler.run_pending()
-        finally:
-            scheduler.clear()
-            try:
-                client.close()
-                if http is not None:
-                    http.close()
-            finally:
-                node.close()
-
-    def _scheduled(self, client: SyncClient):
-        self._round(client)
-        return schedule.CancelJob
-
-    def _round(self, client: SyncClient) -> None:
-        """One round: call sync_once; log and count failures (they lengthen the delay)."""
-        try:
-            self.last_report = client.sync_once()
-            self.failures = 0
-            self.last_error = None
-        except SyncError as exc:
-            self.failures += 1
-            self.last_error = exc
-            log.warning("sync round stopped: %s (%s); next attempt in about %.0f s "
-                        "(failure %d)", exc, exc.code, self.next_delay(), self.failures)
-        except Exception:     # a bug must not kill the thread: log it and back off
-            log.exception("sync round failed")
-            self.failures += 1
-            self.last_error = None
-        finally:
-            with self._done:
-                self.rounds += 1
-                self._done.notify_all()
-
-
-__all__ = ["RoundReport", "SyncClient", "SyncService", "SyncError", "HubRefused",
-           "HubUnreachable", "HubUntrusted", "NotEnrolled", "hold_serve_lock",
-           "recover_key_rotation", "rotate_key"]

@@ -23,10 +23,14 @@ from protocol.ack import Ack, verify_ack
 from protocol.batch import encode_batch, split_batches
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
+from protocol.keys import PublicKey, load_private_key
 from protocol.usbfile import ExportWriter
+from protocol.version import PROTOCOL_VERSION, parse_version
 
-from .errors import NodeError, SetupError
+from ..errors import NodeError, SetupError
+from .attachments import export_attachments, mark_confirmed
 from .hub_link import REFUSAL_ZH, HubRefused, HubUntrusted, SyncError
+from .keys import OLD_KEY_FILE, finish_acknowledged_rotation
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +38,12 @@ log = logging.getLogger(__name__)
 def push_version(node) -> tuple[int, int]:
     """The protocol version this node writes batches in (node.json ``settings.
     protocol_version``, for a node kept one minor behind; default ours)."""
-    from protocol.version import PROTOCOL_VERSION, parse_version
     text = (node.config.settings or {}).get("protocol_version")
     return parse_version(text) if text else PROTOCOL_VERSION
 
 
 def request_key(node):
-    """The key requests (and export files) are signed with (see sync.rotate_key)."""
-    from protocol.keys import load_private_key
-    from .sync import OLD_KEY_FILE
+    """The key requests (and export files) are signed with (see sync.keys.rotate_key)."""
     rotation = node.store.sync_state().get("rotation")
     if rotation and node.store.acked_seq() < rotation["seq"]:
         path = Path(node.config.data_dir) / OLD_KEY_FILE
@@ -92,7 +93,6 @@ def export_file(node, path: str | os.PathLike, *, max_batch_events: int = 250,
                     batches += 1
                 seq = chunk[-1].seq + 1
             if attachments:
-                from .attachments_transport import export_attachments
                 sent_attachments = export_attachments(node, writer)
             file_id = writer.finish()
             size = writer.bytes_written
@@ -122,7 +122,6 @@ def import_ack(node, path: str | os.PathLike) -> dict:
     except (OSError, ValueError) as exc:
         raise SetupError(f"cannot read {path}: {exc}",
                          zh=f"无法读取确认文件 {path}：{exc}") from None
-    from protocol.keys import PublicKey
     pinned = node.store.sync_state().get("hub_signing_key")
     if not pinned:
         raise SetupError("not enrolled", zh="本节点尚未接入县级平台")
@@ -135,7 +134,6 @@ def import_ack(node, path: str | os.PathLike) -> dict:
     newly = apply_ack(node, ack)
     stored = json.loads(wire["document"])["body"].get("attachments")
     if isinstance(stored, list):
-        from .attachments_transport import mark_confirmed
         mark_confirmed(node, [s for s in stored if isinstance(s, str) and len(s) == 64])
     error = ack.error if isinstance(ack.error, dict) else None
     if error and error.get("code") != "chain_gap":
@@ -165,7 +163,6 @@ def apply_ack(node, ack: Ack) -> int:
     store.save_sync_state(**values)
     rotation = store.sync_state().get("rotation")
     if rotation and store.acked_seq() >= rotation["seq"]:
-        from .sync import finish_acknowledged_rotation
         finish_acknowledged_rotation(node)
     return newly
 

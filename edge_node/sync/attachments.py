@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from protocol.attachments import CHUNK_SIZE, build_manifest
 from protocol.envelope import format_ts
 
+from ..disclosure.documents import attachment_path
+from ..store import field as sql
 from .hub_link import HubRefused, SyncError
-from .store import field as sql
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ class AttachmentReport:
 
 
 def _read(node, sha: str) -> bytes | None:
-    from .disclosure import attachment_path
     try:
         return attachment_path(node, sha).read_bytes()
     except OSError:
@@ -70,7 +70,7 @@ def upload_attachments(client, *, budget_bytes: int = 4 * 1024 * 1024,
         try:
             answer = link.request("PUT", f"/sync/v1/attachments/{sha}",
                                   json.dumps(manifest).encode("utf-8"),
-                                  content_type="application/json", key=client._request_key())
+                                  content_type="application/json", key=client.request_key())
             status = answer.data
             retries = 0
             while not status.get("complete"):
@@ -86,7 +86,7 @@ def upload_attachments(client, *, budget_bytes: int = 4 * 1024 * 1024,
                 try:
                     answer = link.request(
                         "PUT", f"/sync/v1/attachments/{sha}/chunks/{index}", chunk,
-                        content_type="application/octet-stream", key=client._request_key())
+                        content_type="application/octet-stream", key=client.request_key())
                 except HubRefused as exc:
                     if exc.code in ("attachment_chunk_corrupt", "attachment_corrupt") \
                             and retries < 3:
@@ -94,7 +94,7 @@ def upload_attachments(client, *, budget_bytes: int = 4 * 1024 * 1024,
                         log.info("attachment %s chunk %d refused (%s): sending again",
                                  sha[:12], index, exc.code)
                         answer = link.request("GET", f"/sync/v1/attachments/{sha}/status",
-                                              key=client._request_key())
+                                              key=client.request_key())
                         status = answer.data
                         continue
                     raise

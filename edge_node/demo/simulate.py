@@ -25,14 +25,15 @@ from typing import Callable
 
 from protocol import lifecycle
 from protocol.calendar import SHANGHAI, shanghai_date
-
 from web.security import hash_password
 
-from . import cases, evaluations, users
-from .applicants import resident_id_check_char
-from .catalogue import current_catalogue
-from .errors import NodeError
-from .node import Node
+from ..accounts import users
+from ..cases import evaluations
+from ..cases import handling as cases
+from ..cases.applicants import resident_id_check_char
+from ..cases.catalogue import current_catalogue
+from ..errors import NodeError
+from ..node import Node
 
 log = logging.getLogger(__name__)
 

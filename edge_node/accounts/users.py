@@ -14,12 +14,11 @@ import unicodedata
 
 from protocol.envelope import format_ts
 from protocol.events import ROLES
-
 from web import passwords
 from web.security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 
-from .errors import NotFound, PermissionDenied, ValidationError
-from .store import queries
+from ..errors import NotFound, PermissionDenied, ValidationError
+from ..store import queries
 
 def generate_password(username: str = "", name: str = "") -> str:
     """A random password that passes the staff password rules (shown once)."""

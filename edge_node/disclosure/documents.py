@@ -1,6 +1,6 @@
 """Information disclosure (政府信息公开) at a township node, off-line.
 
-Domain functions in the manner of :mod:`edge_node.cases`: each takes the
+Domain functions in the manner of :mod:`edge_node.cases.handling`: each takes the
 :class:`~edge_node.node.Node` and the ``actor``, checks the rules of
 :mod:`protocol.disclosure`, then writes ONE event and the document's projection in one
 SQLite transaction (``disclosure.*`` events sync to the hub like case events).
@@ -27,11 +27,11 @@ from typing import Any, Mapping
 
 from protocol import disclosure as rules
 from protocol.calendar import shanghai_date, working_days_between
-from protocol.envelope import format_ts
+from protocol.envelope import decode_event_fast, format_ts
 
-from . import users
-from .errors import NotFound, TransitionError, ValidationError
-from .store import disclosure as sql
+from ..accounts import users
+from ..errors import NotFound, TransitionError, ValidationError
+from ..store import disclosure as sql
 
 DRAFT_ROLES = ("clerk", "handler", "reviewer", "approver", "head")
 REVIEW_ROLES = ("reviewer", "head")
@@ -290,7 +290,6 @@ def documents(node, *, state: str | None = None, limit: int = 200, offset: int =
 
 def rebuild_matches(node, doc_id: str) -> bool:
     """The stored projection equals the fold of the document's events."""
-    from protocol.envelope import decode_event_fast
     state = None
     for canonical, signature in sql.document_events(node.store, doc_id):
         state = rules.apply_document_event(state, decode_event_fast(canonical, signature).env)

@@ -19,10 +19,11 @@ from protocol.calendar import shanghai_date
 from protocol.catalogue import fee_fen
 from protocol.envelope import format_ts
 
+from ..accounts import users
+from ..errors import NotFound, TransitionError, ValidationError
 from . import catalogue as node_catalogue
-from . import numbering, users
+from . import numbering
 from .applicants import validate_applicant
-from .errors import NotFound, TransitionError, ValidationError
 
 OUTCOMES = ("accept", "refuse", "supplement")
 PROCEDURES = ("hearing", "tendering", "auction", "inspection", "testing", "quarantine",

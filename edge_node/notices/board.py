@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from protocol.envelope import format_ts
 from protocol.errors import ProtocolError
 
-from .errors import NotFound
+from ..errors import NotFound
 
 KINDS = {"notice": "通知公告", "message": "内部消息"}
 

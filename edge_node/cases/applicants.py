@@ -13,7 +13,7 @@ from datetime import date
 
 from protocol.catalogue import credit_code_ok
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 ID_TYPES = {
     "resident_id": "居民身份证", "passport": "护照", "hk_macao_permit": "港澳居民来往内地通行证",

@@ -25,18 +25,23 @@ Errors (all ``edge_node.errors.NodeError``, so the CLI prints ``zh`` on one line
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+import httpx2
+
 from protocol.config_docs import follow_key_statements
 from protocol.envelope import parse_ts
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey, PublicKey
-from protocol.request_auth import H_HUB_KEY, H_HUB_TIME, sign_request
+from protocol.request_auth import H_HUB_KEY, H_HUB_TIME, H_VERSION, sign_request
+from protocol.version import version_string
 
-from .errors import NodeError
+from ..errors import NodeError
 from .tls import TlsPinMismatch, tls_failure
 
 log = logging.getLogger(__name__)
@@ -119,18 +124,8 @@ class HubUntrusted(SyncError):
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OSError]
-    try:
-        import httpx
-        errors += [httpx.TransportError, httpx.DecodingError, httpx.StreamError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import httpx2
-        errors += [httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError]
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
-    return tuple(errors)
+    return (OSError, httpx.TransportError, httpx.DecodingError, httpx.StreamError,
+            httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError)
 
 
 TRANSPORT_ERRORS = _transport_errors()
@@ -290,8 +285,6 @@ class HubLink:
                                         body, ts=self.corrected_now(),
                                         offset_ms=self.offset_ms))
             if self.protocol_version is not None:
-                from protocol.request_auth import H_VERSION
-                from protocol.version import version_string
                 headers[H_VERSION] = version_string(self.protocol_version)
         before = self.node.now()
         kwargs: dict[str, Any] = {"content": body if body else None, "headers": headers}
@@ -334,7 +327,6 @@ class HubLink:
         data = None
         if content:
             try:
-                import json
                 data = json.loads(content)
             except ValueError:
                 data = None

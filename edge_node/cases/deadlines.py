@@ -20,7 +20,7 @@ from datetime import date
 from protocol import lifecycle
 from protocol.calendar import Calendar, Deadline, YearNotice, shanghai_date
 
-from .errors import NotFound, ValidationError
+from ..errors import NotFound, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The hub places cases forwarded to this node, results returned to it, on-line applications
 for it, and double takes to hand back, in a hub-signed document of kind ``inbox`` that the
-node pulls like configuration (:func:`pull_inbox`, called by the sync round). Applying it
+node pulls like configuration (``SyncClient.pull_inbox``, in the sync round). Applying it
 (:func:`apply_inbox`) verifies every foreign event against the key the hub vouches for,
 records the entries, and hands back at once any application another node took first.
 
@@ -21,21 +21,20 @@ Every write is one transaction: the event, the projection and the entry's status
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any, Mapping
 
 from protocol import lifecycle, routing
-from protocol.config_docs import INBOX, verify_config
 from protocol.envelope import format_ts, parse_ts
 from protocol.errors import ProtocolError
 
-from . import cases
+from ..accounts import users
+from ..errors import NotFound, TransitionError, ValidationError
+from ..store import inbox as sql
 from . import catalogue as node_catalogue
-from . import users
-from .errors import NotFound, TransitionError, ValidationError
-from .hub_link import SyncError
-from .store import inbox as sql
+from . import handling as cases
 
 log = logging.getLogger(__name__)
 
@@ -44,34 +43,6 @@ META_VERSION = "inbox.version"
 META_DIRECTORY = "inbox.directory"
 STATUS_LABELS = {"waiting": "待接收", "taken": "已接收", "done": "已处理", "gone": "已撤回",
                  "invalid": "校验未通过"}
-
-
-# --------------------------------------------------------------------------- pull
-
-
-def pull_inbox(client, report=None) -> bool:
-    """Fetch this node's inbox document if the hub has a newer one, verify it with the
-    pinned hub key and apply it. True if something was applied (events may have been
-    written: the round pushes them)."""
-    node = client.node
-    have = int(node.store.meta(META_VERSION, "0") or 0)
-    try:
-        answer = client.link.request("GET", f"{INBOX_PATH}?have={have}",
-                                     key=client._request_key())
-    except SyncError as exc:
-        if getattr(exc, "http_status", None) == 404:   # a hub without inboxes
-            return False
-        raise
-    data = answer.data or {}
-    if not isinstance(data, dict) or "document" not in data:
-        return False
-    doc = client.link.verified(lambda w, key: verify_config(w, key, INBOX), data)
-    if doc.version <= have:
-        return False
-    apply_inbox(node, doc.content, doc.version)
-    if report is not None:
-        report.applied.append(INBOX)
-    return True
 
 
 def apply_inbox(node, content: Mapping, version: int) -> dict:
@@ -108,7 +79,6 @@ def apply_inbox(node, content: Mapping, version: int) -> dict:
 
 
 def _json(value: Any) -> str:
-    import json
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -171,7 +141,6 @@ def _waiting(node, entry_id: str, kind: str) -> dict:
 
 
 def directory(node) -> dict:
-    import json
     return json.loads(node.store.meta(META_DIRECTORY, "{}") or "{}")
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from web.inputs import to_int
 
-from .errors import NotFound, ValidationError
-from .store import evaluations as sql
+from ..errors import NotFound, ValidationError
+from ..store import evaluations as sql
 
 LEVELS = {1: "非常满意", 2: "满意", 3: "基本满意", 4: "不满意", 5: "非常不满意"}
 BAD_LEVELS = (4, 5)

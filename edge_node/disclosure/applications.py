@@ -17,9 +17,9 @@ from protocol import disclosure as rules
 from protocol.calendar import shanghai_date
 from protocol.envelope import format_ts
 
-from .disclosure import body_of
-from .errors import ValidationError
-from .store import disclosure_requests as sql
+from ..errors import ValidationError
+from ..store import disclosure_requests as sql
+from .documents import body_of
 
 REGISTER_ROLES = ("clerk", "handler", "reviewer", "approver", "head")
 

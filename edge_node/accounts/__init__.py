@@ -1,0 +1,1 @@
+"""Staff accounts on the node: users, roles, passwords and sign-in (``users``)."""
