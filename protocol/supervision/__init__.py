@@ -7,16 +7,20 @@ See docs/supervision.md for the rule table, thresholds, fairness and incremental
 
 Modules: :mod:`.rules` (the :data:`RULES` registry and the versioned :class:`RuleSet`),
 :mod:`.facts` (:func:`case_facts`: a case's timeline from its events),
-:mod:`.engine` (the evaluators, :class:`Finding`, routing by risk point).
+:mod:`.checks` and :mod:`.time_checks` (the check functions and their tables, by rule id),
+:mod:`.deadlines` (the processing clock), :mod:`.findings` (:class:`Finding`, routing by
+risk point, the collector), :mod:`.support` (shared helpers), :mod:`.engine` (the
+evaluators, running the checks in order).
 """
 
-from .engine import (ROUTES, EvalContext, Finding, OverdueRecord, deadline_for,
-                     evaluate_case, evaluate_repeats, evaluate_time, flow_of,
-                     next_change_date, overdue_record, risk_point_for, superseded)
+from .engine import (OverdueRecord, deadline_for, evaluate_case, evaluate_repeats,
+                     evaluate_time, next_change_date, overdue_record, superseded)
 from .facts import CaseFacts, EventRef, case_facts, normalise_event
+from .findings import ROUTES, EvalContext, Finding, risk_point_for
 from .rules import (ALERT_TYPES, CASE_RULE_IDS, CROSS_CASE_RULE_IDS, DOCUMENT_FORMAT,
                     LEVEL_LABELS, LEVELS, RULES, TIME_RULE_IDS, Rule, RuleSet,
                     SupervisionError)
+from .support import flow_of
 
 __all__ = [
     "ALERT_TYPES", "CASE_RULE_IDS", "CROSS_CASE_RULE_IDS", "CaseFacts", "DOCUMENT_FORMAT",
